@@ -1,0 +1,126 @@
+/* webrtc2d configuration: parsed from YAML, overridden by WEBRTC2_* environment
+ * variables, validated, then frozen and passed around as `const struct
+ * w2_config *`. No module keeps a global copy.
+ *
+ * Every string is owned by the config and freed by w2_config_destroy(). */
+#ifndef W2_CORE_CONFIG_H
+#define W2_CORE_CONFIG_H
+
+#include "core/log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define W2_CONFIG_ERR_MAX 256
+
+/* One listening socket. `host` is a numeric IPv4/IPv6 address or "localhost". */
+struct w2_listen {
+	char *host;
+	uint16_t port;
+	bool tls; /* forced true for any non-loopback address (see validation) */
+};
+
+enum w2_jwt_alg {
+	W2_JWT_HS256 = 1,
+	W2_JWT_RS256,
+	W2_JWT_ES256,
+};
+
+/* A key that may sign users' tokens. HS256 keys hold a shared secret;
+ * RS256/ES256 keys hold a PEM public key. A token is only accepted by a key
+ * whose `alg` equals the token's header algorithm. */
+struct w2_auth_key {
+	char *kid;          /* optional: matches the JWT header "kid" */
+	enum w2_jwt_alg alg;
+	unsigned char *material; /* HS: secret bytes; RS/ES: PEM text */
+	size_t material_len;
+};
+
+struct w2_ice_server {
+	char **urls;
+	size_t n_urls;
+	char *username;   /* optional */
+	char *credential; /* optional */
+};
+
+struct w2_limits {
+	uint32_t max_message_bytes;    /* largest accepted frame payload */
+	uint32_t max_queued_bytes;     /* per connection; a slower reader is dropped */
+	uint32_t messages_per_second;  /* token bucket refill rate per session */
+	uint32_t message_burst;        /* token bucket size */
+	uint32_t sessions_per_user;
+	uint32_t rooms_per_session;
+	uint32_t room_size;
+	uint32_t max_connections;      /* per process */
+	uint32_t abuse_threshold;      /* client errors before a 1008 close */
+	uint32_t hello_timeout_ms;     /* time allowed between connect and hello */
+	uint32_t ping_interval_ms;     /* WebSocket ping period */
+	uint32_t ping_timeout_ms;      /* no pong for this long: drop the peer */
+};
+
+enum w2_conn_logging {
+	W2_CONN_LOG_NONE = 0,      /* no per-connection log lines at all */
+	W2_CONN_LOG_ANONYMOUS,     /* connect/disconnect events without identity */
+	W2_CONN_LOG_PSEUDONYMOUS,  /* plus a keyed hash of the user, key rotated daily */
+};
+
+struct w2_config {
+	char *domain;         /* users are name@domain */
+	char *state_dir;      /* SQLite database and generated secrets */
+	char *web_root;       /* static files served at / (NULL: none) */
+	struct w2_listen *listen;
+	size_t n_listen;
+	char *tls_cert_file;  /* NULL: self-signed cert generated in state_dir if needed */
+	char *tls_key_file;
+
+	struct w2_auth_key *keys;
+	size_t n_keys;
+	char *audience;       /* optional: required "aud" claim */
+	char *issuer;         /* optional: required "iss" claim */
+	uint32_t clock_skew_s; /* leeway for exp/nbf */
+
+	struct w2_ice_server *ice_servers;
+	size_t n_ice_servers;
+
+	struct w2_limits limits;
+
+	enum w2_log_level log_level;
+	enum w2_conn_logging conn_logging;
+	uint32_t drain_timeout_ms; /* SIGTERM: time given to sessions to close */
+};
+
+/* Returns a config holding the embedded defaults (127.0.0.1:8080, domain
+ * "localhost", state in ./var, web root ./web, no keys: the daemon adds the
+ * generated HS256 key). Caller owns the result. */
+int w2_config_default(struct w2_config **out);
+
+/* Parses YAML `text` of `len` bytes on top of the embedded defaults.
+ * On failure returns W2_ECONFIG (or W2_ENOMEM) and writes into `err` (of
+ * W2_CONFIG_ERR_MAX bytes) a sentence naming the key and line, e.g.
+ * "line 7: limits.room_size: expected a positive integer, got \"many\"".
+ * Relative file paths in the config are resolved against `base_dir` (may be
+ * NULL for the current directory); key files are read here. */
+int w2_config_parse(const char *text, size_t len, const char *base_dir,
+		    struct w2_config **out, char *err);
+
+/* Reads and parses the file at `path` (see w2_config_parse). */
+int w2_config_load(const char *path, struct w2_config **out, char *err);
+
+/* Applies WEBRTC2_* environment overrides (documented in docs/operations.md)
+ * taken from the NULL-terminated `envp` array, then re-validates. */
+int w2_config_apply_env(struct w2_config *cfg, char *const *envp, char *err);
+
+/* Checks cross-field rules (TLS on non-loopback, limits > 0, ...). */
+int w2_config_validate(const struct w2_config *cfg, char *err);
+
+/* Appends a copy of `key` to cfg->keys. */
+int w2_config_add_key(struct w2_config *cfg, const struct w2_auth_key *key);
+
+/* Frees cfg and everything it owns; accepts NULL. */
+void w2_config_destroy(struct w2_config *cfg);
+
+/* True if host is a loopback address (127.0.0.0/8, ::1, "localhost"). */
+bool w2_host_is_loopback(const char *host);
+
+#endif
