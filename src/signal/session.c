@@ -346,7 +346,9 @@ size_t w2_signal_bookkeeping(struct w2_signal *s, uint64_t now_ms)
 				w2__close_session(s, ss, W2_CLOSE_HELLO_TIMEOUT, "no hello in time");
 			continue;
 		}
-		if (now_s >= ss->expires_at) {
+		/* The verifier accepts a token until exp + clock skew; the
+		 * session lives exactly as long. */
+		if (now_s >= ss->expires_at + (int64_t)s->cfg->clock_skew_s) {
 			w2__send_error(s, ss, W2_PERR_TOKEN_EXPIRED,
 				       "the session's token has expired; sign in again", NULL);
 			w2__close_session(s, ss, W2_CLOSE_TOKEN_EXPIRED, "token expired");

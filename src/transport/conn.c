@@ -33,6 +33,14 @@ static void on_conn_closed(uv_handle_t *h)
 	struct w2_conn *c = h->data;
 	struct w2_server *srv = c->srv;
 
+	/* Normally the dirty list was flushed before close callbacks run;
+	 * this keeps a freed connection out of it whatever the order. */
+	for (struct w2_conn **p = &srv->dirty; c->dirty && *p; p = &(*p)->next_dirty) {
+		if (*p == c) {
+			*p = c->next_dirty;
+			break;
+		}
+	}
 	if (c->session)
 		w2_signal_closed(srv->engine, c->session);
 	if (c->ws)

@@ -66,8 +66,9 @@ int w2__tls_start(struct w2_conn *c)
 	return 0;
 }
 
-/* Moves ciphertext OpenSSL produced into the wire queue. */
-static int drain_wbio(struct w2_conn *c)
+/* Moves ciphertext OpenSSL produced into the wire queue; mark: schedule a
+ * flush (not needed when called from within one). */
+static int drain_wbio(struct w2_conn *c, bool mark)
 {
 	BIO *wbio = SSL_get_wbio(c->ssl);
 	char buf[16384];
@@ -76,7 +77,7 @@ static int drain_wbio(struct w2_conn *c)
 	while ((n = BIO_read(wbio, buf, sizeof(buf))) > 0)
 		if (w2_outq_append(&c->srv->pool, &c->tls_wire, buf, (size_t)n) != 0)
 			return W2_ENOMEM;
-	if (c->tls_wire.bytes)
+	if (mark && c->tls_wire.bytes)
 		w2__conn_mark_dirty(c);
 	return 0;
 }
@@ -101,7 +102,7 @@ bool w2__tls_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 		goto dead;
 	if (c->state == W2_CONN_TLS_HANDSHAKE) {
 		r = SSL_do_handshake(c->ssl);
-		if (drain_wbio(c) != 0)
+		if (drain_wbio(c, true) != 0)
 			goto dead;
 		if (r != 1) {
 			if (tls_failed(c, r))
@@ -120,7 +121,7 @@ bool w2__tls_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 		}
 		w2__conn_process_plain(c, plain, (size_t)r);
 	}
-	if (c->state != W2_CONN_CLOSED && drain_wbio(c) != 0)
+	if (c->state != W2_CONN_CLOSED && drain_wbio(c, true) != 0)
 		goto dead;
 	return c->state != W2_CONN_CLOSED;
 dead:
@@ -150,5 +151,5 @@ int w2__tls_encrypt_pending(struct w2_conn *c)
 			return tls_failed(c, r) ? W2_ETLS : 0;
 		w2_outq_consume(pool, &c->out, (size_t)r);
 	}
-	return drain_wbio(c);
+	return drain_wbio(c, false);
 }
