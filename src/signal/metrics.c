@@ -51,9 +51,9 @@ long w2_metrics_render(const struct w2_metrics *m, char *out, size_t cap)
 	       m->messages_in_total);
 	series(&r, "messages_out_total", "counter", "Signaling messages sent.",
 	       m->messages_out_total);
-	series(&r, "bytes_in_total", "counter", "WebSocket payload bytes received.",
+	series(&r, "bytes_in_total", "counter", "Bytes received on client sockets (TLS included).",
 	       m->bytes_in_total);
-	series(&r, "bytes_out_total", "counter", "WebSocket payload bytes sent.",
+	series(&r, "bytes_out_total", "counter", "Bytes written to client sockets (TLS included).",
 	       m->bytes_out_total);
 	series(&r, "bytes_queued", "gauge", "Bytes waiting to be written to clients.",
 	       m->bytes_queued);

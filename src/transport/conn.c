@@ -224,6 +224,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->last_rx_ms = uv_now(c->srv->loop);
+	c->srv->metrics->bytes_in_total += (uint64_t)nread;
 	if (c->ssl) {
 		w2__tls_feed(c, (const uint8_t *)buf->base, (size_t)nread);
 		return;
