@@ -98,6 +98,8 @@ bool w2__tls_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 	uint8_t *plain = c->srv->plain_buf;
 	int r;
 
+	if (c->close_after_flush && c->state == W2_CONN_TLS_HANDSHAKE)
+		return false; /* a failed handshake: only the alert is left to send */
 	if (BIO_write(SSL_get_rbio(c->ssl), data, (int)len) != (int)len)
 		goto dead;
 	if (c->state == W2_CONN_TLS_HANDSHAKE) {
@@ -105,9 +107,13 @@ bool w2__tls_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 		if (drain_wbio(c, true) != 0)
 			goto dead;
 		if (r != 1) {
-			if (tls_failed(c, r))
-				goto dead;
-			return true;
+			if (!tls_failed(c, r))
+				return true;
+			/* Send OpenSSL's alert (e.g. protocol_version to a TLS 1.2
+			 * client) so the client learns why, then close. */
+			c->close_after_flush = true;
+			w2__conn_mark_dirty(c);
+			return false;
 		}
 		if (w2__http_start(c) != 0)
 			goto dead;
