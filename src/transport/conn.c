@@ -257,6 +257,40 @@ static int conn_setup(struct w2_conn *c)
 	return w2__http_start(c);
 }
 
+/* Allocates a connection of listener l and links it into the server. */
+static struct w2_conn *conn_new(struct w2_server *srv, struct w2_listener *l)
+{
+	struct w2_conn *c = w2_calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->srv = srv;
+	c->listener = l;
+	uv_tcp_init(srv->loop, &c->tcp);
+	c->tcp.data = c;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->metrics->connections++;
+	srv->metrics->connections_total++;
+	c->state = W2_CONN_HTTP;
+	return c;
+}
+
+/* Starts TLS or HTTP on a connected socket and begins reading. */
+static void conn_begin(struct w2_conn *c)
+{
+	if (conn_setup(c) != 0) {
+		w2__conn_hard_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	c->last_rx_ms = uv_now(c->srv->loop);
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+		w2__conn_hard_close(c);
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
 	struct w2_listener *l = ls->data;
@@ -269,30 +303,33 @@ static void on_connection(uv_stream_t *ls, int status)
 		reject_connection(l);
 		return;
 	}
-	c = w2_calloc(1, sizeof(*c));
+	c = conn_new(srv, l);
 	if (!c) {
 		reject_connection(l);
 		return;
 	}
-	c->srv = srv;
-	c->listener = l;
-	uv_tcp_init(srv->loop, &c->tcp);
-	c->tcp.data = c;
-	c->next = srv->conns;
-	if (srv->conns)
-		srv->conns->prev = c;
-	srv->conns = c;
-	srv->metrics->connections++;
-	srv->metrics->connections_total++;
-	c->state = W2_CONN_HTTP;
-	if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 || conn_setup(c) != 0) {
+	if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
 		w2__conn_hard_close(c);
 		return;
 	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	c->last_rx_ms = uv_now(srv->loop);
-	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+	conn_begin(c);
+}
+
+struct w2_conn *w2__server_adopt(struct w2_server *srv, uv_os_sock_t fd)
+{
+	struct w2_conn *c;
+
+	srv->adopt_listener.srv = srv;
+	srv->adopt_listener.loopback = true;
+	c = conn_new(srv, &srv->adopt_listener);
+	if (!c)
+		return NULL;
+	if (uv_tcp_open(&c->tcp, fd) != 0) {
 		w2__conn_hard_close(c);
+		return NULL;
+	}
+	conn_begin(c);
+	return c;
 }
 
 /* ---- liveness ----------------------------------------------------------- */
@@ -378,6 +415,8 @@ int w2_server_create(struct w2_server **out, uv_loop_t *loop, const struct w2_co
 	uv_check_init(loop, &srv->check);
 	uv_timer_init(loop, &srv->sweep);
 	srv->prepare.data = srv->check.data = srv->sweep.data = srv;
+	uv_prepare_start(&srv->prepare, on_prepare);
+	uv_check_start(&srv->check, on_check);
 	*out = srv;
 	return 0;
 }
@@ -433,8 +472,6 @@ int w2_server_start(struct w2_server *srv, char *err)
 		if (rc != 0)
 			return rc;
 	}
-	uv_prepare_start(&srv->prepare, on_prepare);
-	uv_check_start(&srv->check, on_check);
 	uv_timer_start(&srv->sweep, on_sweep, 1000, 1000);
 	return 0;
 }

@@ -93,6 +93,7 @@ struct w2_server {
 	SSL_CTX *ssl_ctx;
 	struct w2_listener *listeners;
 	size_t n_listeners;
+	struct w2_listener adopt_listener; /* for w2__server_adopt */
 	struct w2_conn *conns;
 	struct w2_conn *dirty;
 	struct w2_pool pool;
@@ -116,6 +117,9 @@ void w2__conn_mark_dirty(struct w2_conn *c);
 int w2__conn_queue(struct w2_conn *c, const void *data, size_t len);
 void w2__conn_hard_close(struct w2_conn *c);
 void w2__conn_process_plain(struct w2_conn *c, const uint8_t *data, size_t len);
+/* Test and fuzzing hook: wraps a connected stream socket as a plain
+ * connection of a loopback listener, as if it had been accepted. */
+struct w2_conn *w2__server_adopt(struct w2_server *srv, uv_os_sock_t fd);
 
 /* ws.c */
 int w2__ws_start(struct w2_conn *c);
