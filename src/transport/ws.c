@@ -315,9 +315,13 @@ void w2__ws_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 	struct wslay_frame_iocb io;
 	ssize_t r;
 
+	/* After a protocol error or a completed close nothing more is read:
+	 * the rest of a bad frame must not be parsed as if it were good. */
+	if (c->close_after_flush)
+		return;
 	c->in_ptr = data;
 	c->in_len = len;
-	while (c->state == W2_CONN_WS || c->state == W2_CONN_CLOSING) {
+	while ((c->state == W2_CONN_WS || c->state == W2_CONN_CLOSING) && !c->close_after_flush) {
 		r = wslay_frame_recv(c->ws, &io);
 		if (r == WSLAY_ERR_WANT_READ)
 			break;
@@ -336,6 +340,10 @@ void w2__ws_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 			 * may arrive in pieces across reads. */
 			if (off == 0)
 				c->ctrl_len = 0;
+			if (c->ctrl_len + io.data_length > sizeof(c->ctrl)) {
+				protocol_error(c, W2_CLOSE_PROTOCOL, "control frame too long");
+				break;
+			}
 			memcpy(c->ctrl + c->ctrl_len, io.data, io.data_length);
 			c->ctrl_len += (uint8_t)io.data_length;
 			if (end)
