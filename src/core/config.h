@@ -100,7 +100,8 @@ int w2_config_default(struct w2_config **out);
  * W2_CONFIG_ERR_MAX bytes) a sentence naming the key and line, e.g.
  * "line 7: limits.room_size: expected a positive integer, got \"many\"".
  * Relative file paths in the config are resolved against `base_dir` (may be
- * NULL for the current directory); key files are read here. */
+ * NULL for the current directory); key files are read here. Cross-field rules
+ * are left to w2_config_validate(), so that the environment can still apply. */
 int w2_config_parse(const char *text, size_t len, const char *base_dir,
 		    struct w2_config **out, char *err);
 
@@ -108,7 +109,8 @@ int w2_config_parse(const char *text, size_t len, const char *base_dir,
 int w2_config_load(const char *path, struct w2_config **out, char *err);
 
 /* Applies WEBRTC2_* environment overrides (documented in docs/operations.md)
- * taken from the NULL-terminated `envp` array, then re-validates. */
+ * taken from the NULL-terminated `envp` array, then re-validates. On failure
+ * cfg may hold some of the overrides: the caller destroys it. */
 int w2_config_apply_env(struct w2_config *cfg, char *const *envp, char *err);
 
 /* Checks cross-field rules (TLS on non-loopback, limits > 0, ...). */
