@@ -133,57 +133,74 @@ static void log_session(struct w2_signal *s, struct w2_session *ss, const char *
 
 /* ---- engine lifecycle -------------------------------------------------- */
 
+/* Appends the escaped JSON string s (with quotes) at buf+*n; cap is ample
+ * by construction (see welcome_tail_cap). */
+static void put_json_string(char *buf, size_t *n, size_t cap, const char *s)
+{
+	long e;
+
+	buf[(*n)++] = '"';
+	e = w2_json_escape(s, strlen(s), buf + *n, cap - *n);
+	*n += e > 0 ? (size_t)e : 0;
+	buf[(*n)++] = '"';
+}
+
+/* An upper bound of the rendered tail: escaping grows a byte to at most 6. */
+static size_t welcome_tail_cap(const struct w2_config *c)
+{
+	size_t cap = 512;
+
+	for (size_t i = 0; i < c->n_ice_servers; i++) {
+		const struct w2_ice_server *is = &c->ice_servers[i];
+
+		cap += 64 + 6 * (is->username ? strlen(is->username) : 0) +
+		       6 * (is->credential ? strlen(is->credential) : 0);
+		for (size_t u = 0; u < is->n_urls; u++)
+			cap += 8 + 6 * strlen(is->urls[u]);
+	}
+	return cap;
+}
+
 /* Renders the part of `welcome` that depends only on the config. */
 static int render_welcome_tail(struct w2_signal *s)
 {
 	const struct w2_config *c = s->cfg;
 	const struct w2_limits *l = &c->limits;
-	char buf[8192];
+	size_t cap = welcome_tail_cap(c);
+	char *buf = w2_malloc(cap);
 	size_t n = 0;
-	int k;
 
-	k = snprintf(buf, sizeof(buf), ",\"iceServers\":[");
-	n = (size_t)k;
-	for (size_t i = 0; i < c->n_ice_servers && n < sizeof(buf); i++) {
+	if (!buf)
+		return W2_ENOMEM;
+	n += (size_t)snprintf(buf, cap, ",\"iceServers\":[");
+	for (size_t i = 0; i < c->n_ice_servers; i++) {
 		const struct w2_ice_server *is = &c->ice_servers[i];
 
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s{\"urls\":[", i ? "," : "");
-		for (size_t u = 0; u < is->n_urls && n < sizeof(buf); u++) {
-			char esc[1024];
-			long e = w2_json_escape(is->urls[u], strlen(is->urls[u]), esc, sizeof(esc));
-
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s\"%.*s\"", u ? "," : "",
-					      (int)(e < 0 ? 0 : e), esc);
+		n += (size_t)snprintf(buf + n, cap - n, "%s{\"urls\":[", i ? "," : "");
+		for (size_t u = 0; u < is->n_urls; u++) {
+			if (u)
+				buf[n++] = ',';
+			put_json_string(buf, &n, cap, is->urls[u]);
 		}
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "]");
-		if (is->username && n < sizeof(buf)) {
-			char eu[512], ec[512];
-			long a = w2_json_escape(is->username, strlen(is->username), eu, sizeof(eu));
-			long b = w2_json_escape(is->credential ? is->credential : "",
-						is->credential ? strlen(is->credential) : 0, ec,
-						sizeof(ec));
-
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-					      ",\"username\":\"%.*s\",\"credential\":\"%.*s\"",
-					      (int)(a < 0 ? 0 : a), eu, (int)(b < 0 ? 0 : b), ec);
+		buf[n++] = ']';
+		if (is->username) {
+			n += (size_t)snprintf(buf + n, cap - n, ",\"username\":");
+			put_json_string(buf, &n, cap, is->username);
+			n += (size_t)snprintf(buf + n, cap - n, ",\"credential\":");
+			put_json_string(buf, &n, cap, is->credential ? is->credential : "");
 		}
-		if (n < sizeof(buf))
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "}");
+		buf[n++] = '}';
 	}
-	if (n < sizeof(buf))
-		n += (size_t)snprintf(
-			buf + n, sizeof(buf) - n,
-			"],\"limits\":{\"maxMessageBytes\":%u,\"maxQueuedBytes\":%u,"
-			"\"messagesPerSecond\":%u,\"messageBurst\":%u,\"sessionsPerUser\":%u,"
-			"\"roomsPerSession\":%u,\"roomSize\":%u}}",
-			l->max_message_bytes, l->max_queued_bytes, l->messages_per_second,
-			l->message_burst, l->sessions_per_user, l->rooms_per_session, l->room_size);
-	if (n >= sizeof(buf))
-		return W2_ECONFIG;
+	n += (size_t)snprintf(buf + n, cap - n,
+			      "],\"limits\":{\"maxMessageBytes\":%u,\"maxQueuedBytes\":%u,"
+			      "\"messagesPerSecond\":%u,\"messageBurst\":%u,\"sessionsPerUser\":%u,"
+			      "\"roomsPerSession\":%u,\"roomSize\":%u}}",
+			      l->max_message_bytes, l->max_queued_bytes, l->messages_per_second,
+			      l->message_burst, l->sessions_per_user, l->rooms_per_session, l->room_size);
 	w2_free(s->welcome_tail);
-	s->welcome_tail = w2_strndup(buf, n);
+	s->welcome_tail = buf;
 	s->welcome_tail_len = n;
-	return s->welcome_tail ? 0 : W2_ENOMEM;
+	return 0;
 }
 
 int w2_signal_create(struct w2_signal **out, const struct w2_config *cfg,

@@ -13,6 +13,7 @@
 #include "signal/auth.h"
 #include "signal/signal.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,46 @@ static void test_welcome(void **state)
 	assert_non_null(strstr(w, "\"sessionsPerUser\":3"));
 	assert_non_null(strstr(w, "\"iceServers\":[]"));
 	assert_int_equal(f->metrics.sessions, 1);
+}
+
+/* ICE servers from the config reach the client as valid JSON, escaped. */
+static void test_welcome_ice_servers(void **state)
+{
+	struct fixture *f = *state;
+	static const char yaml[] =
+		"ice_servers:\n"
+		"  - urls: [\"stun:stun.example.org:3478\", \"turn:t.example.org?transport=tcp\"]\n"
+		"    username: \"u\\\"ser\"\n"
+		"    credential: \"p\\\\ss\\u00e9\"\n";
+	struct w2_config *cfg;
+	char err[W2_CONFIG_ERR_MAX];
+	struct w2_auth_key key = {.alg = W2_JWT_HS256, .material = (unsigned char *)SECRET,
+				  .material_len = strlen(SECRET)};
+	json_t *root, *ice;
+	json_error_t jerr;
+	const char *w;
+
+	assert_int_equal(w2_config_parse(yaml, strlen(yaml), NULL, &cfg, err), 0);
+	assert_int_equal(w2_config_add_key(cfg, &key), 0);
+	w2_signal_reconfigure(f->s, cfg, f->auth);
+	sign_in(f, 0, "alice", "a");
+	w = f->conns[0].frames[0]; /* the welcome */
+	root = json_loads(w, 0, &jerr);
+	assert_non_null(root);
+	ice = json_object_get(root, "iceServers");
+	assert_int_equal(json_array_size(ice), 1);
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(json_array_get(ice, 0), "urls"), 1)),
+			    "turn:t.example.org?transport=tcp");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(ice, 0), "username")),
+			    "u\"ser");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(ice, 0), "credential")),
+			    "p\\ss\xc3\xa9");
+	json_decref(root);
+	w2_signal_closed(f->s, f->conns[0].ss);
+	f->conns[0].ss = NULL;
+	w2_signal_reconfigure(f->s, f->cfg, f->auth);
+	w2_config_destroy(cfg);
 }
 
 static void test_not_authenticated_then_hello(void **state)
@@ -658,6 +699,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_welcome, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_welcome_ice_servers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_authenticated_then_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unauthorized_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsupported_version, setup, teardown),
