@@ -24,6 +24,22 @@ struct peer_id {
 	size_t device_len;
 };
 
+/* A DNS name (RFC 1123 letters, digits, hyphens and dots), as domains are
+ * compared and later resolved for federation. */
+static bool domain_valid(const char *d, size_t len)
+{
+	if (len == 0 || len > 253 || d[0] == '.' || d[0] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = d[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
 /* Splits `id`; returns 0, or -1 if it is not of the form the protocol
  * allows (docs/protocol.md, "Peer ids"). */
 static int peer_id_parse(const char *id, size_t len, struct peer_id *p)
@@ -40,8 +56,7 @@ static int peer_id_parse(const char *id, size_t len, struct peer_id *p)
 	p->domain_len = slash ? (size_t)(slash - p->domain) : len - p->user_len - 1;
 	p->device = slash ? slash + 1 : NULL;
 	p->device_len = slash ? len - (size_t)(slash + 1 - id) : 0;
-	if (!w2_user_name_valid(p->user, p->user_len) || p->domain_len == 0 ||
-	    p->domain_len > 253)
+	if (!w2_user_name_valid(p->user, p->user_len) || !domain_valid(p->domain, p->domain_len))
 		return -1;
 	if (p->device && !w2__device_valid(p->device, p->device_len))
 		return -1;

@@ -627,12 +627,15 @@ void w2_signal_handle_text(struct w2_signal *s, struct w2_session *ss, const cha
 	s->now_ms = now_ms;
 	s->metrics->messages_in_total++;
 	memset(&msg, 0, sizeof(msg));
+	/* Parse before charging the bucket so that rate-limited carries the
+	 * request's ref; parsing is bounded by maxMessageBytes and allocates
+	 * nothing, and a flood of garbage meets the abuse limit instead. */
+	err = w2_msg_parse(s->parser, buf, len, &msg, detail);
 	if (!bucket_take(s, ss, now_ms)) {
-		w2__send_error(s, ss, W2_PERR_RATE_LIMITED,
-			       "too many messages; slow down", NULL);
+		w2__send_error(s, ss, W2_PERR_RATE_LIMITED, "too many messages; slow down",
+			       err == W2_MSG_OK || msg.id.present ? &req : NULL);
 		return;
 	}
-	err = w2_msg_parse(s->parser, buf, len, &msg, detail);
 	if (err != W2_MSG_OK) {
 		report_parse_error(s, ss, err, detail, &req);
 		return;

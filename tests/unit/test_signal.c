@@ -420,7 +420,7 @@ static void test_bad_peer_ids(void **state)
 	struct fixture *f = *state;
 	struct w2_conn *a = sign_in(f, 0, "alice", "laptop");
 	const char *bad[] = {"bob", "@localhost", "bob@", "b ob@localhost", "bob@localhost/",
-			     "bob@localhost/a/b"};
+			     "bob@localhost/a/b", "bob@local@host", "bob@-x.org"};
 	char msg[256];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
