@@ -1,54 +1,19 @@
-/* webrtc2d configuration: the embedded defaults, the YAML file, the WEBRTC2_*
- * environment and the cross-field rules (docs/operations.md, "Configuration").
+/* webrtc2d configuration: the embedded defaults, freeing, the cross-field
+ * rules (docs/operations.md, "Configuration") and the small helpers that the
+ * YAML reader (config_yaml.c) and the environment (config_env.c) share
+ * through config_int.h.
  *
- * The YAML file is read through libyaml's event API by a small recursive
- * descent: every mapping of the schema is a static table of {key, handler},
- * so an unknown key is an error (with a suggestion) and each handler checks
- * its value where it stands, with the line of the event that carried it.
- * The descent only follows the schema, so nesting depth is bounded by it;
- * aliases are refused outright, which rules out "billion laughs" documents;
- * and the number of events is capped as a last line of defence.
- *
- * Nothing here keeps state between calls: the parser context lives on the
- * stack of w2_config_parse(). */
+ * Nothing here keeps state between calls. */
 #include "core/config.h"
+#include "core/config_int.h"
 
 #include "core/alloc.h"
 #include "core/error.h"
 
-#include <yaml.h>
-
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#if defined(__GNUC__)
-#define W2__PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define W2__PRINTF(a, b)
-#endif
-
-#define W2__CONFIG_FILE_MAX ((size_t)1024 * 1024) /* bytes of YAML */
-#define W2__KEY_FILE_MAX 65536                    /* bytes of a key file: auth.c's cap */
-#define W2__EVENTS_MAX 100000                     /* far above any valid config */
-#define W2__STRING_MAX 4096                       /* bytes of one string value */
-#define W2__LISTEN_MAX 16
-#define W2__KEYS_MAX 32
-#define W2__ICE_MAX 16
-#define W2__URLS_MAX 16
-#define W2__HS256_MIN 32 /* W2_AUTH_MIN_SECRET, RFC 7518 §3.2 */
-#define W2__CLOCK_SKEW_MAX 86400
-#define W2__KEYPATH_MAX 96 /* "auth.keys[31].public_key_file" */
-#define W2__FIELDS_MAX 16
-#define W2__QUOTE_MAX 48 /* a quoted user value in a message */
-#define W2__HOST_MAX 64
-#define W2__ENV_PREFIX "WEBRTC2_"
-#define W2__ENV_PREFIX_LEN 8
 
 static const struct w2_limits k_default_limits = {
     .max_message_bytes = 65536,
@@ -69,7 +34,7 @@ static const struct w2_limits k_default_limits = {
 
 /* Writes a sentence into err (W2_CONFIG_ERR_MAX bytes); returns W2_ECONFIG. */
 W2__PRINTF(2, 3)
-static int set_err(char *err, const char *fmt, ...)
+int w2__config_set_err(char *err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -79,7 +44,7 @@ static int set_err(char *err, const char *fmt, ...)
 	return W2_ECONFIG;
 }
 
-static int set_nomem(char *err)
+int w2__config_set_nomem(char *err)
 {
 	snprintf(err, W2_CONFIG_ERR_MAX, "out of memory");
 	return W2_ENOMEM;
@@ -88,7 +53,7 @@ static int set_nomem(char *err)
 /* Copies at most 40 bytes of a user value, in quotes, for an error message.
  * Control characters become '?' so a message cannot carry terminal escapes;
  * a cut never splits a UTF-8 sequence. Returns out. */
-static const char *quoted(const char *s, size_t len, char out[W2__QUOTE_MAX])
+const char *w2__config_quoted(const char *s, size_t len, char out[W2__QUOTE_MAX])
 {
 	size_t cut = len, n = 0;
 
@@ -114,7 +79,7 @@ static const char *quoted(const char *s, size_t len, char out[W2__QUOTE_MAX])
 
 /* Newlines, tabs and escapes in a name or path are typing accidents (or a
  * YAML block scalar's trailing newline), never intended. */
-static bool has_control(const char *s, size_t len)
+bool w2__config_has_control(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
@@ -124,7 +89,7 @@ static bool has_control(const char *s, size_t len)
 
 /* Returns arr grown to n + 1 elements of `size` bytes, the last one zeroed,
  * or NULL (arr untouched) when out of memory. */
-static void *grow_array(void *arr, size_t n, size_t size)
+void *w2__config_grow_array(void *arr, size_t n, size_t size)
 {
 	char *a = w2_realloc(arr, (n + 1) * size);
 
@@ -135,7 +100,7 @@ static void *grow_array(void *arr, size_t n, size_t size)
 
 /* Strict decimal: digits only, no sign, no leading zero (YAML 1.1 would read
  * "010" as octal), no 0x, 1_000 or 1e3. Returns 0, W2_EINVAL or W2_ELIMIT. */
-static int parse_u32(const char *s, size_t len, uint32_t *out)
+int w2__config_parse_u32(const char *s, size_t len, uint32_t *out)
 {
 	uint64_t v = 0;
 
@@ -159,7 +124,7 @@ static bool is_alnum_ascii(char c)
 
 /* RFC 1035 §2.3.1 host name (letters, digits, inner hyphens; labels of 1..63
  * bytes; 253 in all; no trailing dot), which includes "localhost". */
-static bool dns_name_valid(const char *s)
+bool w2__config_dns_name_valid(const char *s)
 {
 	size_t len = strlen(s), label = 0;
 
@@ -202,7 +167,7 @@ bool w2_host_is_loopback(const char *host)
 }
 
 /* Formats a listener as "host:port", with IPv6 hosts in brackets. */
-static const char *listen_name(const struct w2_listen *l, char *out, size_t cap)
+const char *w2__config_listen_name(const struct w2_listen *l, char *out, size_t cap)
 {
 	const char *h = l->host ? l->host : "?";
 
@@ -213,7 +178,8 @@ static const char *listen_name(const struct w2_listen *l, char *out, size_t cap)
 /* Parses "host:port" or "[ipv6]:port". The host must be numeric or
  * "localhost" (the transport binds without resolving names). On W2_EINVAL
  * `why` completes the sentence "<value> ...". *host is heap-owned. */
-static int address_parse(const char *s, size_t len, char **host, uint16_t *port, const char **why)
+int w2__config_address_parse(const char *s, size_t len, char **host, uint16_t *port,
+                             const char **why)
 {
 	char h[W2__HOST_MAX];
 	const char *hs = s, *colon = NULL;
@@ -242,7 +208,8 @@ static int address_parse(const char *s, size_t len, char **host, uint16_t *port,
 		return W2_EINVAL;
 	memcpy(h, hs, hl);
 	h[hl] = '\0';
-	if (parse_u32(colon + 1, (size_t)(s + len - colon - 1), &p) != 0 || p == 0 || p > 65535) {
+	if (w2__config_parse_u32(colon + 1, (size_t)(s + len - colon - 1), &p) != 0 || p == 0 ||
+	    p > 65535) {
 		*why = "has no port from 1 to 65535";
 		return W2_EINVAL;
 	}
@@ -286,91 +253,47 @@ static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
 }
 
 /* True if `name` is close enough to the typed `s` to suggest it. */
-static bool looks_like(const char *s, size_t len, const char *name)
+bool w2__config_looks_like(const char *s, size_t len, const char *name)
 {
 	size_t d = edit_distance(s, len, name, strlen(name));
 
 	return d <= 2 && d < len;
 }
 
-/* Reads a whole file of at most `cap` bytes into a NUL-terminated heap
- * buffer. With `regular_only`, anything but a regular file is refused (a key
- * path must not block on a FIFO or read /dev/zero). Returns 0, W2_ENOMEM,
- * W2_ELIMIT (too large) or W2_EIO with the reason in `why`. */
-static int read_file(const char *path, size_t cap, bool regular_only, char **out, size_t *out_len,
-                     char *why, size_t why_cap)
-{
-	struct stat st;
-	size_t len = 0;
-	ssize_t n = 1;
-	char *buf = NULL;
-	int fd, rc = W2_EIO;
+/* ---- tables shared between the config files -------------------------------- */
 
-	/* O_NONBLOCK keeps open() from waiting for a FIFO's writer. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0));
-	if (fd < 0 || fstat(fd, &st) != 0)
-		goto fail_errno;
-	if (S_ISDIR(st.st_mode) || (regular_only && !S_ISREG(st.st_mode))) {
-		snprintf(why, why_cap, "not a regular file");
-		goto fail;
-	}
-	buf = w2_malloc(cap + 2);
-	rc = W2_ENOMEM;
-	if (!buf)
-		goto fail;
-	while (len <= cap && n != 0) {
-		n = read(fd, buf + len, cap + 1 - len);
-		if (n < 0 && errno != EINTR) {
-			rc = W2_EIO;
-			goto fail_errno;
+/* The YAML reader and the environment accept the same spellings. */
+const struct w2__config_name_value w2__config_conn_logging[W2__CONFIG_N_CONN_LOGGING] = {
+    {"none", W2_CONN_LOG_NONE},
+    {"anonymous", W2_CONN_LOG_ANONYMOUS},
+    {"pseudonymous", W2_CONN_LOG_PSEUDONYMOUS},
+};
+
+/* Validation and the environment walk the limits by this table; the YAML
+ * reader builds its own, with handlers, from the same W2__CONFIG_LIMITS. */
+#define W2__LIMIT(name) {#name, offsetof(struct w2_limits, name)},
+
+const struct w2__config_limit w2__config_limits[W2__CONFIG_N_LIMITS] = {
+    W2__CONFIG_LIMITS(W2__LIMIT)};
+
+#undef W2__LIMIT
+
+/* Looks `s` up in a name table; names are case-sensitive (RFC 7515 §4.1.1
+ * for algorithms, and one spelling everywhere for the rest). */
+int w2__config_name_lookup(const struct w2__config_name_value *t, size_t n, const char *s, int *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(t[i].name, s) == 0) {
+			*out = t[i].value;
+			return 0;
 		}
-		len += n > 0 ? (size_t)n : 0;
 	}
-	rc = W2_ELIMIT;
-	if (len > cap)
-		goto fail;
-	close(fd);
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	return 0;
-fail_errno:
-	if (strerror_r(errno, why, why_cap) != 0)
-		snprintf(why, why_cap, "error %d", errno);
-fail:
-	if (fd >= 0)
-		close(fd);
-	if (buf)
-		explicit_bzero(buf, cap + 2);
-	w2_free(buf);
-	return rc;
-}
-
-/* Returns `path` joined to `base` unless it is absolute or base is empty. */
-static char *resolve_path(const char *base, const char *path, size_t len)
-{
-	size_t bl, slash;
-	char *s;
-
-	if (path[0] == '/' || !base || !base[0])
-		return w2_strndup(path, len);
-	bl = strlen(base);
-	while (bl > 1 && base[bl - 1] == '/')
-		bl--;
-	slash = base[bl - 1] != '/'; /* "/" as base needs no second one */
-	s = w2_malloc(bl + slash + len + 1);
-	if (!s)
-		return NULL;
-	memcpy(s, base, bl);
-	s[bl] = '/';
-	memcpy(s + bl + slash, path, len);
-	s[bl + slash + len] = '\0';
-	return s;
+	return W2_EINVAL;
 }
 
 /* ---- freeing --------------------------------------------------------------- */
 
-static void key_material_set(struct w2_auth_key *k, unsigned char *material, size_t len)
+void w2__config_key_material_set(struct w2_auth_key *k, unsigned char *material, size_t len)
 {
 	if (k->material) {
 		explicit_bzero(k->material, k->material_len);
@@ -380,7 +303,7 @@ static void key_material_set(struct w2_auth_key *k, unsigned char *material, siz
 	k->material_len = len;
 }
 
-static void listen_free(struct w2_config *cfg)
+void w2__config_listen_free(struct w2_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_listen; i++)
 		w2_free(cfg->listen[i].host);
@@ -389,18 +312,18 @@ static void listen_free(struct w2_config *cfg)
 	cfg->n_listen = 0;
 }
 
-static void keys_free(struct w2_config *cfg)
+void w2__config_keys_free(struct w2_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_keys; i++) {
 		w2_free(cfg->keys[i].kid);
-		key_material_set(&cfg->keys[i], NULL, 0);
+		w2__config_key_material_set(&cfg->keys[i], NULL, 0);
 	}
 	w2_free(cfg->keys);
 	cfg->keys = NULL;
 	cfg->n_keys = 0;
 }
 
-static void urls_free(struct w2_ice_server *s)
+void w2__config_urls_free(struct w2_ice_server *s)
 {
 	for (size_t i = 0; i < s->n_urls; i++)
 		w2_free(s->urls[i]);
@@ -409,12 +332,12 @@ static void urls_free(struct w2_ice_server *s)
 	s->n_urls = 0;
 }
 
-static void ice_free(struct w2_config *cfg)
+void w2__config_ice_free(struct w2_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_ice_servers; i++) {
 		struct w2_ice_server *s = &cfg->ice_servers[i];
 
-		urls_free(s);
+		w2__config_urls_free(s);
 		w2_free(s->username);
 		if (s->credential)
 			explicit_bzero(s->credential, strlen(s->credential));
@@ -432,13 +355,13 @@ void w2_config_destroy(struct w2_config *cfg)
 	w2_free(cfg->domain);
 	w2_free(cfg->state_dir);
 	w2_free(cfg->web_root);
-	listen_free(cfg);
+	w2__config_listen_free(cfg);
 	w2_free(cfg->tls_cert_file);
 	w2_free(cfg->tls_key_file);
-	keys_free(cfg);
+	w2__config_keys_free(cfg);
 	w2_free(cfg->audience);
 	w2_free(cfg->issuer);
-	ice_free(cfg);
+	w2__config_ice_free(cfg);
 	w2_free(cfg);
 }
 
@@ -490,7 +413,7 @@ int w2_config_add_key(struct w2_config *cfg, const struct w2_auth_key *key)
 		memcpy(k.material, key->material, key->material_len);
 	k.material[key->material_len] = '\0';
 	k.material_len = key->material_len;
-	keys = grow_array(cfg->keys, cfg->n_keys, sizeof(*keys));
+	keys = w2__config_grow_array(cfg->keys, cfg->n_keys, sizeof(*keys));
 	if (!keys)
 		goto fail;
 	cfg->keys = keys;
@@ -498,1009 +421,8 @@ int w2_config_add_key(struct w2_config *cfg, const struct w2_auth_key *key)
 	return 0;
 fail:
 	w2_free(k.kid);
-	key_material_set(&k, NULL, 0);
+	w2__config_key_material_set(&k, NULL, 0);
 	return W2_ENOMEM;
-}
-
-/* ---- the YAML walker ------------------------------------------------------- */
-
-struct pctx {
-	yaml_parser_t yp;
-	struct w2_config *cfg;
-	const char *text;
-	size_t len;
-	const char *base_dir;
-	char *err;
-	unsigned long events;
-	size_t path_len;
-	char path[W2__KEYPATH_MAX]; /* "auth.keys[1].alg": where the walker is */
-};
-
-/* A handler checks one value event (the first event of the value) and
- * stores it at dst; for a mapping or list it pulls the rest itself. */
-typedef int (*value_fn)(struct pctx *p, const yaml_event_t *ev, void *dst);
-/* Called for item `index` of a list; obj is what the list belongs to. */
-typedef int (*item_fn)(struct pctx *p, const yaml_event_t *ev, void *obj, size_t index);
-
-struct field {
-	const char *name;
-	value_fn handle;
-	size_t offset; /* of the destination inside the mapping's object */
-};
-
-static unsigned long ev_line(const yaml_event_t *ev)
-{
-	return (unsigned long)ev->start_mark.line + 1;
-}
-
-static const char *sc_text(const yaml_event_t *ev)
-{
-	return (const char *)ev->data.scalar.value;
-}
-
-static size_t sc_len(const yaml_event_t *ev)
-{
-	return ev->data.scalar.length;
-}
-
-/* A plain empty, "~" or "null" scalar: YAML's null. */
-static bool sc_is_null(const yaml_event_t *ev)
-{
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-
-	if (ev->type != YAML_SCALAR_EVENT || ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-		if (strcmp(sc_text(ev), nulls[i]) == 0)
-			return true;
-	return false;
-}
-
-static void path_set(struct pctx *p, size_t old, int n)
-{
-	if (n < 0)
-		n = 0;
-	p->path_len = old + (size_t)n;
-	if (p->path_len >= sizeof(p->path))
-		p->path_len = sizeof(p->path) - 1;
-}
-
-/* Appends ".name" (or "name" at the top) to the path; returns the old length. */
-static size_t path_push(struct pctx *p, const char *name)
-{
-	size_t old = p->path_len;
-
-	path_set(p, old,
-	         snprintf(p->path + old, sizeof(p->path) - old, "%s%s", old ? "." : "", name));
-	return old;
-}
-
-static size_t path_push_index(struct pctx *p, size_t index)
-{
-	size_t old = p->path_len;
-
-	path_set(p, old, snprintf(p->path + old, sizeof(p->path) - old, "[%zu]", index));
-	return old;
-}
-
-static void path_pop(struct pctx *p, size_t old)
-{
-	p->path_len = old;
-	p->path[old] = '\0';
-}
-
-/* Writes "line N: path: message"; returns W2_ECONFIG. */
-W2__PRINTF(3, 4)
-static int fail_at(struct pctx *p, unsigned long line, const char *fmt, ...)
-{
-	char msg[W2_CONFIG_ERR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (p->path_len)
-		return set_err(p->err, "line %lu: %s: %s", line, p->path, msg);
-	return set_err(p->err, "line %lu: %s", line, msg);
-}
-
-/* fail_at() for the sub-key `name` of the current mapping. */
-W2__PRINTF(4, 5)
-static int fail_sub(struct pctx *p, unsigned long line, const char *name, const char *fmt, ...)
-{
-	char msg[W2_CONFIG_ERR_MAX];
-	size_t old = path_push(p, name);
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	rc = fail_at(p, line, "%s", msg);
-	path_pop(p, old);
-	return rc;
-}
-
-static int expected(struct pctx *p, const yaml_event_t *ev, const char *what)
-{
-	char q[W2__QUOTE_MAX];
-	const char *got = "something else";
-
-	if (ev->type == YAML_MAPPING_START_EVENT)
-		got = "a mapping";
-	else if (ev->type == YAML_SEQUENCE_START_EVENT)
-		got = "a list";
-	else if (sc_is_null(ev))
-		got = "nothing";
-	else if (ev->type == YAML_SCALAR_EVENT)
-		got = quoted(sc_text(ev), sc_len(ev), q);
-	return fail_at(p, ev_line(ev), "expected %s, got %s", what, got);
-}
-
-/* Turns libyaml's error into "line N: YAML syntax error: problem (context)". */
-static int yaml_fail(struct pctx *p)
-{
-	const yaml_parser_t *y = &p->yp;
-	unsigned long line = (unsigned long)y->problem_mark.line + 1;
-	const char *problem = y->problem ? y->problem : "malformed YAML";
-
-	if (y->error == YAML_MEMORY_ERROR)
-		return set_nomem(p->err);
-	if (y->error == YAML_READER_ERROR) {
-		line = 1;
-		for (size_t i = 0; i < y->problem_offset && i < p->len; i++)
-			line += p->text[i] == '\n';
-		return set_err(p->err, "line %lu: YAML error: %s (at byte offset %zu)", line,
-		               problem, y->problem_offset);
-	}
-	if (y->context)
-		return set_err(p->err, "line %lu: YAML syntax error: %s (%s)", line, problem,
-		               y->context);
-	return set_err(p->err, "line %lu: YAML syntax error: %s", line, problem);
-}
-
-/* Pulls the next event; refuses aliases and overlong documents. */
-static int next_event(struct pctx *p, yaml_event_t *ev)
-{
-	unsigned long line;
-
-	if (!yaml_parser_parse(&p->yp, ev))
-		return yaml_fail(p);
-	line = ev_line(ev);
-	if (++p->events > W2__EVENTS_MAX) {
-		yaml_event_delete(ev);
-		return fail_at(p, line, "the document is too large (more than %d YAML events)",
-		               W2__EVENTS_MAX);
-	}
-	if (ev->type == YAML_ALIAS_EVENT) {
-		yaml_event_delete(ev);
-		return fail_at(p, line,
-		               "YAML aliases (*name) are not supported here; write the "
-		               "value out");
-	}
-	/* Every value is used as a C string, so "info\0x" must not pass as "info". */
-	if (ev->type == YAML_SCALAR_EVENT && memchr(sc_text(ev), '\0', sc_len(ev))) {
-		yaml_event_delete(ev);
-		return fail_at(p, line, "NUL characters are not allowed in values");
-	}
-	return 0;
-}
-
-static size_t field_find(const struct field *fields, size_t n, const char *name, size_t len)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strlen(fields[i].name) == len && memcmp(fields[i].name, name, len) == 0)
-			return i;
-	return n;
-}
-
-static int unknown_key(struct pctx *p, const yaml_event_t *key, const struct field *fields,
-                       size_t n)
-{
-	char q[W2__QUOTE_MAX];
-
-	quoted(sc_text(key), sc_len(key), q);
-	for (size_t i = 0; i < n; i++)
-		if (looks_like(sc_text(key), sc_len(key), fields[i].name))
-			return fail_at(p, ev_line(key), "unknown key %s (did you mean \"%s\"?)", q,
-			               fields[i].name);
-	return fail_at(p, ev_line(key), "unknown key %s", q);
-}
-
-/* One "key: value" pair of a mapping walked by walk_map(). */
-static int map_entry(struct pctx *p, const yaml_event_t *key, const struct field *fields, size_t n,
-                     void *obj, unsigned long *lines)
-{
-	yaml_event_t val;
-	size_t i;
-	int rc;
-
-	if (key->type != YAML_SCALAR_EVENT)
-		return fail_at(p, ev_line(key), "keys must be plain strings");
-	i = field_find(fields, n, sc_text(key), sc_len(key));
-	if (i == n)
-		return unknown_key(p, key, fields, n);
-	if (lines[i])
-		return fail_at(p, ev_line(key), "duplicate key \"%s\" (first on line %lu)",
-		               fields[i].name, lines[i]);
-	lines[i] = ev_line(key);
-	path_push(p, fields[i].name);
-	rc = next_event(p, &val);
-	if (rc)
-		return rc;
-	rc = fields[i].handle(p, &val, (char *)obj + fields[i].offset);
-	yaml_event_delete(&val);
-	return rc;
-}
-
-/* Walks a mapping whose start event is `start` with the handlers of
- * `fields`. lines[i] receives the line of key i, or 0 if it is absent. A
- * null value counts as an empty mapping (a section whose keys are all
- * commented out). */
-static int walk_map(struct pctx *p, const yaml_event_t *start, const struct field *fields, size_t n,
-                    void *obj, unsigned long *lines)
-{
-	size_t old = p->path_len;
-	yaml_event_t key;
-	int rc;
-
-	memset(lines, 0, n * sizeof(*lines));
-	if (sc_is_null(start))
-		return 0;
-	if (start->type != YAML_MAPPING_START_EVENT)
-		return expected(p, start, "a mapping of keys");
-	for (;;) {
-		rc = next_event(p, &key);
-		if (rc)
-			return rc;
-		if (key.type == YAML_MAPPING_END_EVENT) {
-			yaml_event_delete(&key);
-			return 0;
-		}
-		rc = map_entry(p, &key, fields, n, obj, lines);
-		yaml_event_delete(&key);
-		path_pop(p, old);
-		if (rc)
-			return rc;
-	}
-}
-
-/* Walks a list of at most `max` items; a null value is an empty list. */
-static int walk_seq(struct pctx *p, const yaml_event_t *start, item_fn fn, void *obj, size_t max,
-                    const char *what)
-{
-	size_t old = p->path_len;
-	yaml_event_t item;
-	int rc;
-
-	if (sc_is_null(start))
-		return 0;
-	if (start->type != YAML_SEQUENCE_START_EVENT)
-		return expected(p, start, what);
-	for (size_t i = 0;; i++) {
-		rc = next_event(p, &item);
-		if (rc)
-			return rc;
-		if (item.type == YAML_SEQUENCE_END_EVENT) {
-			yaml_event_delete(&item);
-			return 0;
-		}
-		if (i == max)
-			rc = fail_at(p, ev_line(&item), "too many items (at most %zu)", max);
-		else
-			path_push_index(p, i);
-		if (!rc)
-			rc = fn(p, &item, obj, i);
-		yaml_event_delete(&item);
-		path_pop(p, old);
-		if (rc)
-			return rc;
-	}
-}
-
-/* ---- scalar handlers ------------------------------------------------------- */
-
-enum { STR_OPTIONAL = 1, STR_PATH = 2 };
-
-/* Stores a copy of a string value in *dst (freeing the old one). With
- * STR_OPTIONAL, null or "" store NULL; with STR_PATH a relative path is
- * resolved against the config file's directory. */
-static int take_string(struct pctx *p, const yaml_event_t *ev, int flags, char **dst)
-{
-	char *s;
-
-	if ((flags & STR_OPTIONAL) &&
-	    (sc_is_null(ev) || (ev->type == YAML_SCALAR_EVENT && sc_len(ev) == 0))) {
-		w2_free(*dst);
-		*dst = NULL;
-		return 0;
-	}
-	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev))
-		return expected(p, ev, "a string");
-	if (sc_len(ev) == 0)
-		return fail_at(p, ev_line(ev), "must not be empty");
-	if (sc_len(ev) > W2__STRING_MAX)
-		return fail_at(p, ev_line(ev), "is too long (%zu bytes, at most %d)", sc_len(ev),
-		               W2__STRING_MAX);
-	if (has_control(sc_text(ev), sc_len(ev)))
-		return fail_at(p, ev_line(ev),
-		               "must not contain control characters (newline, tab, "
-		               "...)");
-	s = (flags & STR_PATH) ? resolve_path(p->base_dir, sc_text(ev), sc_len(ev))
-	                       : w2_strndup(sc_text(ev), sc_len(ev));
-	if (!s)
-		return set_nomem(p->err);
-	w2_free(*dst);
-	*dst = s;
-	return 0;
-}
-
-static int h_opt_str(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	return take_string(p, ev, STR_OPTIONAL, dst);
-}
-
-static int h_path(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	return take_string(p, ev, STR_PATH, dst);
-}
-
-static int h_opt_path(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	return take_string(p, ev, STR_OPTIONAL | STR_PATH, dst);
-}
-
-static int h_domain(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	char q[W2__QUOTE_MAX];
-	int rc = take_string(p, ev, 0, dst);
-
-	if (rc == 0 && !dns_name_valid(*(char **)dst))
-		return fail_at(p, ev_line(ev), "%s is not a valid DNS name",
-		               quoted(sc_text(ev), sc_len(ev), q));
-	return rc;
-}
-
-static int take_u32(struct pctx *p, const yaml_event_t *ev, uint32_t min, uint32_t max,
-                    uint32_t *dst)
-{
-	const char *what = min ? "a positive integer" : "a non-negative integer";
-	char q[W2__QUOTE_MAX];
-	uint32_t v;
-	int rc;
-
-	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev))
-		return expected(p, ev, what);
-	rc = parse_u32(sc_text(ev), sc_len(ev), &v);
-	if (rc == W2_EINVAL || (rc == 0 && v < min))
-		return expected(p, ev, what);
-	if (rc != 0 || v > max)
-		return fail_at(p, ev_line(ev), "%s is out of range (at most %lu)",
-		               quoted(sc_text(ev), sc_len(ev), q), (unsigned long)max);
-	*dst = v;
-	return 0;
-}
-
-static int h_u32_pos(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	return take_u32(p, ev, 1, UINT32_MAX, dst);
-}
-
-static int h_u32(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	return take_u32(p, ev, 0, UINT32_MAX, dst);
-}
-
-static int h_clock_skew(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	return take_u32(p, ev, 0, W2__CLOCK_SKEW_MAX, dst);
-}
-
-static int h_bool(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	if (ev->type == YAML_SCALAR_EVENT && strcmp(sc_text(ev), "true") == 0)
-		*(bool *)dst = true;
-	else if (ev->type == YAML_SCALAR_EVENT && strcmp(sc_text(ev), "false") == 0)
-		*(bool *)dst = false;
-	else
-		return expected(p, ev, "true or false");
-	return 0;
-}
-
-struct name_value {
-	const char *name;
-	int value;
-};
-
-static const struct name_value k_algs[] = {
-    {"HS256", W2_JWT_HS256},
-    {"RS256", W2_JWT_RS256},
-    {"ES256", W2_JWT_ES256},
-};
-
-static const struct name_value k_conn_logging[] = {
-    {"none", W2_CONN_LOG_NONE},
-    {"anonymous", W2_CONN_LOG_ANONYMOUS},
-    {"pseudonymous", W2_CONN_LOG_PSEUDONYMOUS},
-};
-
-#define W2__N_ALGS (sizeof(k_algs) / sizeof(k_algs[0]))
-#define W2__N_CONN_LOGGING (sizeof(k_conn_logging) / sizeof(k_conn_logging[0]))
-
-static const char *alg_name(enum w2_jwt_alg alg)
-{
-	for (size_t i = 0; i < W2__N_ALGS; i++)
-		if (k_algs[i].value == (int)alg)
-			return k_algs[i].name;
-	return "?";
-}
-
-/* Looks `s` up in a name table; names are case-sensitive (RFC 7515 §4.1.1
- * for algorithms, and one spelling everywhere for the rest). */
-static int name_lookup(const struct name_value *t, size_t n, const char *s, int *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(t[i].name, s) == 0) {
-			*out = t[i].value;
-			return 0;
-		}
-	}
-	return W2_EINVAL;
-}
-
-static int h_alg(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	char q[W2__QUOTE_MAX];
-	int v;
-
-	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev))
-		return expected(p, ev, "HS256, RS256 or ES256");
-	if (name_lookup(k_algs, W2__N_ALGS, sc_text(ev), &v) != 0)
-		return fail_at(p, ev_line(ev),
-		               "unsupported algorithm %s (use HS256, RS256 or ES256)",
-		               quoted(sc_text(ev), sc_len(ev), q));
-	*(enum w2_jwt_alg *)dst = (enum w2_jwt_alg)v;
-	return 0;
-}
-
-static int h_log_level(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	char q[W2__QUOTE_MAX];
-
-	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev))
-		return expected(p, ev, "a log level");
-	if (w2_log_level_parse(sc_text(ev), dst) != 0)
-		return fail_at(p, ev_line(ev),
-		               "unknown level %s (use error, warn, info, debug or "
-		               "trace)",
-		               quoted(sc_text(ev), sc_len(ev), q));
-	return 0;
-}
-
-static int h_conn_logging(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	char q[W2__QUOTE_MAX];
-	int v;
-
-	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev))
-		return expected(p, ev, "none, anonymous or pseudonymous");
-	if (name_lookup(k_conn_logging, W2__N_CONN_LOGGING, sc_text(ev), &v) != 0)
-		return fail_at(p, ev_line(ev),
-		               "unknown mode %s (use none, anonymous or "
-		               "pseudonymous)",
-		               quoted(sc_text(ev), sc_len(ev), q));
-	*(enum w2_conn_logging *)dst = (enum w2_conn_logging)v;
-	return 0;
-}
-
-/* ---- listen ---------------------------------------------------------------- */
-
-static int h_address(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	struct w2_listen *l = dst;
-	char q[W2__QUOTE_MAX];
-	const char *why;
-	char *host = NULL;
-	uint16_t port;
-	int rc;
-
-	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev))
-		return expected(p, ev, "host:port");
-	rc = address_parse(sc_text(ev), sc_len(ev), &host, &port, &why);
-	if (rc == W2_ENOMEM)
-		return set_nomem(p->err);
-	if (rc != 0)
-		return fail_at(p, ev_line(ev), "%s %s", quoted(sc_text(ev), sc_len(ev), q), why);
-	w2_free(l->host);
-	l->host = host;
-	l->port = port;
-	return 0;
-}
-
-enum { LF_ADDRESS, LF_TLS, LF_N };
-
-static const struct field k_listen_fields[LF_N] = {
-    [LF_ADDRESS] = {"address", h_address, 0},
-    [LF_TLS] = {"tls", h_bool, offsetof(struct w2_listen, tls)},
-};
-
-/* One listener. Without "tls", a loopback address is plain and any other
- * address uses TLS; "tls: false" on a non-loopback address is refused. */
-static int listen_item(struct pctx *p, const yaml_event_t *ev, void *obj, size_t index)
-{
-	struct w2_config *cfg = obj;
-	unsigned long lines[LF_N];
-	struct w2_listen *l;
-	char name[W2__HOST_MAX + 8];
-	int rc;
-
-	l = grow_array(cfg->listen, cfg->n_listen, sizeof(*l));
-	if (!l)
-		return set_nomem(p->err);
-	cfg->listen = l;
-	l = &l[cfg->n_listen++];
-	rc = walk_map(p, ev, k_listen_fields, LF_N, l, lines);
-	if (rc)
-		return rc;
-	if (!lines[LF_ADDRESS])
-		return fail_at(p, ev_line(ev), "missing key \"address\"");
-	if (!lines[LF_TLS])
-		l->tls = !w2_host_is_loopback(l->host);
-	else if (!l->tls && !w2_host_is_loopback(l->host))
-		return fail_at(p, lines[LF_TLS], "%s is not a loopback address and needs tls: true",
-		               listen_name(l, name, sizeof(name)));
-	return 0;
-}
-
-/* The list replaces the default listener. */
-static int h_listen(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	struct w2_config *cfg = dst;
-	int rc;
-
-	listen_free(cfg);
-	rc = walk_seq(p, ev, listen_item, cfg, W2__LISTEN_MAX, "a list of addresses");
-	if (rc == 0 && cfg->n_listen == 0)
-		return fail_at(p, ev_line(ev), "needs at least one address");
-	return rc;
-}
-
-/* ---- tls, auth -------------------------------------------------------------- */
-
-static int h_tls(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	static const struct field fields[] = {
-	    {"cert_file", h_opt_path, offsetof(struct w2_config, tls_cert_file)},
-	    {"key_file", h_opt_path, offsetof(struct w2_config, tls_key_file)},
-	};
-	unsigned long lines[2];
-
-	return walk_map(p, ev, fields, 2, dst, lines);
-}
-
-static int h_secret(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	unsigned char *m;
-
-	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev) || sc_len(ev) == 0)
-		return fail_at(p, ev_line(ev), "expected the secret as a non-empty string");
-	m = w2_malloc(sc_len(ev) + 1);
-	if (!m)
-		return set_nomem(p->err);
-	memcpy(m, sc_text(ev), sc_len(ev) + 1);
-	key_material_set(dst, m, sc_len(ev));
-	return 0;
-}
-
-/* Reads secret_file or public_key_file into the key's material; what the
- * bytes must look like is checked once the key's alg is known. */
-static int h_key_file(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	char why[128] = "";
-	char *path = NULL, *buf = NULL;
-	unsigned char *m;
-	size_t len;
-	int rc;
-
-	rc = take_string(p, ev, STR_PATH, &path);
-	if (rc)
-		return rc;
-	rc = read_file(path, W2__KEY_FILE_MAX, true, &buf, &len, why, sizeof(why));
-	if (rc == W2_ENOMEM)
-		rc = set_nomem(p->err);
-	else if (rc == W2_ELIMIT)
-		rc = fail_at(p, ev_line(ev), "%s is larger than %d bytes", path, W2__KEY_FILE_MAX);
-	else if (rc)
-		rc = fail_at(p, ev_line(ev), "cannot read %s: %s", path, why);
-	w2_free(path);
-	if (rc)
-		return rc;
-	m = w2_malloc(len + 1);
-	if (m) {
-		memcpy(m, buf, len + 1);
-		key_material_set(dst, m, len);
-	}
-	explicit_bzero(buf, len);
-	w2_free(buf);
-	return m ? 0 : set_nomem(p->err);
-}
-
-enum { KF_ID, KF_ALG, KF_SECRET, KF_SECRET_FILE, KF_PUBLIC_KEY_FILE, KF_N };
-
-static const struct field k_key_fields[KF_N] = {
-    [KF_ID] = {"id", h_opt_str, offsetof(struct w2_auth_key, kid)},
-    [KF_ALG] = {"alg", h_alg, offsetof(struct w2_auth_key, alg)},
-    [KF_SECRET] = {"secret", h_secret, 0},
-    [KF_SECRET_FILE] = {"secret_file", h_key_file, 0},
-    [KF_PUBLIC_KEY_FILE] = {"public_key_file", h_key_file, 0},
-};
-
-static int hs_key_finish(struct pctx *p, struct w2_auth_key *k, const unsigned long *lines,
-                         unsigned long item_line)
-{
-	unsigned long l_sec = lines[KF_SECRET], l_file = lines[KF_SECRET_FILE];
-
-	if (lines[KF_PUBLIC_KEY_FILE])
-		return fail_sub(p, lines[KF_PUBLIC_KEY_FILE], "public_key_file",
-		                "is for RS256 and ES256 keys; an HS256 key takes secret or "
-		                "secret_file");
-	if (l_sec && l_file)
-		return fail_sub(p, l_sec > l_file ? l_sec : l_file,
-		                l_sec > l_file ? "secret" : "secret_file",
-		                "give either secret or secret_file, not both");
-	if (!l_sec && !l_file)
-		return fail_at(p, item_line, "an HS256 key needs secret or secret_file");
-	/* A file written by echo or an editor ends in a newline that is not
-	 * part of the secret. */
-	while (
-	    l_file && k->material_len > 0 &&
-	    (k->material[k->material_len - 1] == '\n' || k->material[k->material_len - 1] == '\r'))
-		k->material[--k->material_len] = '\0';
-	if (k->material_len < W2__HS256_MIN)
-		return fail_sub(p, l_file ? l_file : l_sec, l_file ? "secret_file" : "secret",
-		                "an HS256 secret needs at least %d bytes, this one has %zu",
-		                W2__HS256_MIN, k->material_len);
-	return 0;
-}
-
-/* True if the `len` bytes at `hay` contain the string `needle`. */
-static bool contains(const unsigned char *hay, size_t len, const char *needle)
-{
-	size_t nl = strlen(needle);
-
-	for (size_t i = 0; i + nl <= len; i++)
-		if (memcmp(hay + i, needle, nl) == 0)
-			return true;
-	return false;
-}
-
-static int pem_key_finish(struct pctx *p, struct w2_auth_key *k, const unsigned long *lines,
-                          unsigned long item_line)
-{
-	static const char begin[] = "-----BEGIN PUBLIC KEY-----";
-	unsigned long l_pub = lines[KF_PUBLIC_KEY_FILE];
-	const char *alg = alg_name(k->alg);
-
-	if (lines[KF_SECRET] || lines[KF_SECRET_FILE])
-		return fail_sub(p, lines[KF_SECRET] ? lines[KF_SECRET] : lines[KF_SECRET_FILE],
-		                lines[KF_SECRET] ? "secret" : "secret_file",
-		                "is for HS256 keys; an %s key takes public_key_file", alg);
-	if (!l_pub)
-		return fail_at(p, item_line, "an %s key needs public_key_file", alg);
-	if (contains(k->material, k->material_len, begin))
-		return 0;
-	if (contains(k->material, k->material_len, "PRIVATE KEY-----"))
-		return fail_sub(p, l_pub, "public_key_file",
-		                "holds a private key; give the "
-		                "public key (openssl pkey -pubout)");
-	return fail_sub(p, l_pub, "public_key_file", "is not a PEM public key (no \"%s\" line)",
-	                begin);
-}
-
-static int key_item(struct pctx *p, const yaml_event_t *ev, void *obj, size_t index)
-{
-	struct w2_config *cfg = obj;
-	unsigned long lines[KF_N];
-	struct w2_auth_key *k;
-	int rc;
-
-	k = grow_array(cfg->keys, cfg->n_keys, sizeof(*k));
-	if (!k)
-		return set_nomem(p->err);
-	cfg->keys = k;
-	k = &k[cfg->n_keys++];
-	rc = walk_map(p, ev, k_key_fields, KF_N, k, lines);
-	if (rc)
-		return rc;
-	if (!lines[KF_ALG])
-		return fail_at(p, ev_line(ev), "missing key \"alg\" (HS256, RS256 or ES256)");
-	if (k->alg == W2_JWT_HS256)
-		return hs_key_finish(p, k, lines, ev_line(ev));
-	return pem_key_finish(p, k, lines, ev_line(ev));
-}
-
-static int h_keys(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	keys_free(dst);
-	return walk_seq(p, ev, key_item, dst, W2__KEYS_MAX, "a list of keys");
-}
-
-static int h_auth(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	static const struct field fields[] = {
-	    {"audience", h_opt_str, offsetof(struct w2_config, audience)},
-	    {"issuer", h_opt_str, offsetof(struct w2_config, issuer)},
-	    {"clock_skew", h_clock_skew, offsetof(struct w2_config, clock_skew_s)},
-	    {"keys", h_keys, 0},
-	};
-	unsigned long lines[4];
-
-	return walk_map(p, ev, fields, 4, dst, lines);
-}
-
-/* ---- ice_servers -------------------------------------------------------------- */
-
-/* RFC 7064 §3.1 (stun:, stuns:) and RFC 7065 §3.1 (turn:, turns:). */
-static bool ice_url_valid(const char *url)
-{
-	static const char *const schemes[] = {"stun:", "stuns:", "turn:", "turns:"};
-
-	for (size_t i = 0; i < 4; i++)
-		if (strncmp(url, schemes[i], strlen(schemes[i])) == 0 && url[strlen(schemes[i])])
-			return true;
-	return false;
-}
-
-static bool ice_needs_credentials(const struct w2_ice_server *s)
-{
-	for (size_t i = 0; i < s->n_urls; i++)
-		if (strncmp(s->urls[i], "turn", 4) == 0)
-			return true;
-	return false;
-}
-
-static int url_item(struct pctx *p, const yaml_event_t *ev, void *obj, size_t index)
-{
-	struct w2_ice_server *s = obj;
-	char q[W2__QUOTE_MAX];
-	char *url = NULL;
-	char **urls;
-	int rc;
-
-	rc = take_string(p, ev, 0, &url);
-	if (rc)
-		return rc;
-	if (!ice_url_valid(url)) {
-		w2_free(url);
-		return fail_at(p, ev_line(ev), "%s is not a stun:, stuns:, turn: or turns: URL",
-		               quoted(sc_text(ev), sc_len(ev), q));
-	}
-	urls = grow_array(s->urls, s->n_urls, sizeof(*urls));
-	if (!urls) {
-		w2_free(url);
-		return set_nomem(p->err);
-	}
-	s->urls = urls;
-	urls[s->n_urls++] = url;
-	return 0;
-}
-
-/* A single URL or a list of them, as in RTCIceServer.urls. */
-static int h_urls(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	struct w2_ice_server *s = dst;
-	int rc;
-
-	urls_free(s);
-	if (ev->type == YAML_SCALAR_EVENT && !sc_is_null(ev))
-		return url_item(p, ev, s, 0);
-	rc = walk_seq(p, ev, url_item, s, W2__URLS_MAX, "a URL or a list of URLs");
-	if (rc == 0 && s->n_urls == 0)
-		return fail_at(p, ev_line(ev), "needs at least one URL");
-	return rc;
-}
-
-enum { IF_URLS, IF_USERNAME, IF_CREDENTIAL, IF_N };
-
-static const struct field k_ice_fields[IF_N] = {
-    [IF_URLS] = {"urls", h_urls, 0},
-    [IF_USERNAME] = {"username", h_opt_str, offsetof(struct w2_ice_server, username)},
-    [IF_CREDENTIAL] = {"credential", h_opt_str, offsetof(struct w2_ice_server, credential)},
-};
-
-static int ice_item(struct pctx *p, const yaml_event_t *ev, void *obj, size_t index)
-{
-	struct w2_config *cfg = obj;
-	unsigned long lines[IF_N];
-	struct w2_ice_server *s;
-	int rc;
-
-	s = grow_array(cfg->ice_servers, cfg->n_ice_servers, sizeof(*s));
-	if (!s)
-		return set_nomem(p->err);
-	cfg->ice_servers = s;
-	s = &s[cfg->n_ice_servers++];
-	rc = walk_map(p, ev, k_ice_fields, IF_N, s, lines);
-	if (rc)
-		return rc;
-	if (!lines[IF_URLS])
-		return fail_at(p, ev_line(ev), "missing key \"urls\"");
-	/* Browsers reject a turn: server without both (RTCIceServer). */
-	if (ice_needs_credentials(s) && (!s->username || !s->credential))
-		return fail_at(p, ev_line(ev),
-		               "turn: and turns: URLs need username and credential");
-	return 0;
-}
-
-static int h_ice_servers(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	ice_free(dst);
-	return walk_seq(p, ev, ice_item, dst, W2__ICE_MAX, "a list of ICE servers");
-}
-
-/* ---- limits, logging, shutdown, top level ------------------------------------- */
-
-#define W2__LIMIT(name)                                                                            \
-	{                                                                                          \
-#name, h_u32_pos, offsetof(struct w2_limits, name)                                 \
-	}
-
-static const struct field k_limit_fields[] = {
-    W2__LIMIT(max_message_bytes), W2__LIMIT(max_queued_bytes),  W2__LIMIT(messages_per_second),
-    W2__LIMIT(message_burst),     W2__LIMIT(sessions_per_user), W2__LIMIT(rooms_per_session),
-    W2__LIMIT(room_size),         W2__LIMIT(max_connections),   W2__LIMIT(abuse_threshold),
-    W2__LIMIT(hello_timeout_ms),  W2__LIMIT(ping_interval_ms),  W2__LIMIT(ping_timeout_ms),
-};
-
-#define W2__N_LIMITS (sizeof(k_limit_fields) / sizeof(k_limit_fields[0]))
-
-static int h_limits(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	unsigned long lines[W2__N_LIMITS];
-
-	return walk_map(p, ev, k_limit_fields, W2__N_LIMITS,
-	                (char *)dst + offsetof(struct w2_config, limits), lines);
-}
-
-static int h_logging(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	static const struct field fields[] = {
-	    {"level", h_log_level, offsetof(struct w2_config, log_level)},
-	    {"connections", h_conn_logging, offsetof(struct w2_config, conn_logging)},
-	};
-	unsigned long lines[2];
-
-	return walk_map(p, ev, fields, 2, dst, lines);
-}
-
-static int h_shutdown(struct pctx *p, const yaml_event_t *ev, void *dst)
-{
-	static const struct field fields[] = {
-	    {"drain_timeout_ms", h_u32, offsetof(struct w2_config, drain_timeout_ms)},
-	};
-	unsigned long lines[1];
-
-	return walk_map(p, ev, fields, 1, dst, lines);
-}
-
-static const struct field k_top_fields[] = {
-    {"domain", h_domain, offsetof(struct w2_config, domain)},
-    {"state_dir", h_path, offsetof(struct w2_config, state_dir)},
-    {"web_root", h_opt_path, offsetof(struct w2_config, web_root)},
-    {"listen", h_listen, 0},
-    {"tls", h_tls, 0},
-    {"auth", h_auth, 0},
-    {"ice_servers", h_ice_servers, 0},
-    {"limits", h_limits, 0},
-    {"logging", h_logging, 0},
-    {"shutdown", h_shutdown, 0},
-};
-
-#define W2__N_TOP (sizeof(k_top_fields) / sizeof(k_top_fields[0]))
-
-/* The stream: at most one document whose root is a mapping (or null). */
-static int parse_stream(struct pctx *p)
-{
-	unsigned long lines[W2__N_TOP];
-	bool seen_doc = false;
-	yaml_event_t ev;
-	int rc;
-
-	for (;;) {
-		rc = next_event(p, &ev);
-		if (rc)
-			return rc;
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			yaml_event_delete(&ev);
-			return 0;
-		case YAML_DOCUMENT_START_EVENT:
-			if (seen_doc)
-				rc = fail_at(p, ev_line(&ev), "only one YAML document is allowed");
-			seen_doc = true;
-			break;
-		case YAML_STREAM_START_EVENT:
-		case YAML_DOCUMENT_END_EVENT:
-			break;
-		default:
-			if (ev.type == YAML_MAPPING_START_EVENT || sc_is_null(&ev))
-				rc = walk_map(p, &ev, k_top_fields, W2__N_TOP, p->cfg, lines);
-			else
-				rc = expected(p, &ev, "a mapping of keys at the top level");
-		}
-		yaml_event_delete(&ev);
-		if (rc)
-			return rc;
-	}
-}
-
-int w2_config_parse(const char *text, size_t len, const char *base_dir, struct w2_config **out,
-                    char *err)
-{
-	char scratch[W2_CONFIG_ERR_MAX];
-	struct pctx p;
-	int rc;
-
-	if (!err)
-		err = scratch;
-	err[0] = '\0';
-	if (!out || (!text && len))
-		return W2_EINVAL;
-	*out = NULL;
-	if (len > W2__CONFIG_FILE_MAX)
-		return set_err(err, "the config is larger than 1 MiB");
-	memset(&p, 0, sizeof(p));
-	p.text = text ? text : "";
-	p.len = len;
-	p.base_dir = base_dir;
-	p.err = err;
-	if (w2_config_default(&p.cfg) != 0 || !yaml_parser_initialize(&p.yp)) {
-		w2_config_destroy(p.cfg);
-		return set_nomem(err);
-	}
-	yaml_parser_set_input_string(&p.yp, (const unsigned char *)p.text, len);
-	rc = parse_stream(&p);
-	yaml_parser_delete(&p.yp);
-	if (rc) {
-		w2_config_destroy(p.cfg);
-		return rc;
-	}
-	*out = p.cfg;
-	return 0;
-}
-
-int w2_config_load(const char *path, struct w2_config **out, char *err)
-{
-	char scratch[W2_CONFIG_ERR_MAX], why[128] = "";
-	const char *slash;
-	char *text = NULL, *dir = NULL;
-	size_t len;
-	int rc;
-
-	if (!err)
-		err = scratch;
-	err[0] = '\0';
-	if (!path || !out)
-		return W2_EINVAL;
-	*out = NULL;
-	rc = read_file(path, W2__CONFIG_FILE_MAX, false, &text, &len, why, sizeof(why));
-	if (rc == W2_ENOMEM)
-		return set_nomem(err);
-	if (rc == W2_ELIMIT)
-		return set_err(err, "config file %s is larger than 1 MiB", path);
-	if (rc)
-		return set_err(err, "cannot read config file %s: %s", path, why);
-	slash = strrchr(path, '/');
-	if (slash && !(dir = w2_strndup(path, slash == path ? 1 : (size_t)(slash - path)))) {
-		rc = set_nomem(err);
-		goto done;
-	}
-	rc = w2_config_parse(text, len, dir, out, err);
-done:
-	explicit_bzero(text, len); /* it may hold an HS256 secret */
-	w2_free(text);
-	w2_free(dir);
-	return rc;
 }
 
 /* ---- validation ---------------------------------------------------------------- */
@@ -1510,22 +432,24 @@ static int validate_listen(const struct w2_config *cfg, char *err)
 	char name[W2__HOST_MAX + 8];
 
 	if (!cfg->listen || cfg->n_listen == 0)
-		return set_err(err, "listen: at least one address is needed");
+		return w2__config_set_err(err, "listen: at least one address is needed");
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		const struct w2_listen *l = &cfg->listen[i];
 
 		if (!l->host || l->port == 0)
-			return set_err(err, "listen[%zu]: no address", i);
-		listen_name(l, name, sizeof(name));
+			return w2__config_set_err(err, "listen[%zu]: no address", i);
+		w2__config_listen_name(l, name, sizeof(name));
 		if (!l->tls && !w2_host_is_loopback(l->host))
-			return set_err(err,
-			               "listen[%zu]: %s is not a loopback address and needs "
-			               "tls: true",
-			               i, name);
+			return w2__config_set_err(
+			    err,
+			    "listen[%zu]: %s is not a loopback address and needs "
+			    "tls: true",
+			    i, name);
 		for (size_t j = 0; j < i; j++)
 			if (cfg->listen[j].port == l->port && cfg->listen[j].host &&
 			    strcmp(cfg->listen[j].host, l->host) == 0)
-				return set_err(err, "listen[%zu]: %s is listed twice", i, name);
+				return w2__config_set_err(err, "listen[%zu]: %s is listed twice", i,
+				                          name);
 	}
 	return 0;
 }
@@ -1536,36 +460,40 @@ static int validate_lists(const struct w2_config *cfg, char *err)
 		const struct w2_auth_key *k = &cfg->keys[i];
 
 		if (k->alg != W2_JWT_HS256 && k->alg != W2_JWT_RS256 && k->alg != W2_JWT_ES256)
-			return set_err(err, "auth.keys[%zu]: unsupported algorithm", i);
+			return w2__config_set_err(err, "auth.keys[%zu]: unsupported algorithm", i);
 		if (!k->material || k->material_len == 0 || k->material_len > W2__KEY_FILE_MAX)
-			return set_err(err, "auth.keys[%zu]: key material missing or too large", i);
+			return w2__config_set_err(
+			    err, "auth.keys[%zu]: key material missing or too large", i);
 		if (k->alg == W2_JWT_HS256 && k->material_len < W2__HS256_MIN)
-			return set_err(err,
-			               "auth.keys[%zu]: an HS256 secret needs at least %d bytes", i,
-			               W2__HS256_MIN);
+			return w2__config_set_err(
+			    err, "auth.keys[%zu]: an HS256 secret needs at least %d bytes", i,
+			    W2__HS256_MIN);
 	}
 	for (size_t i = 0; i < cfg->n_ice_servers; i++)
 		if (cfg->ice_servers[i].n_urls == 0)
-			return set_err(err, "ice_servers[%zu]: needs at least one URL", i);
+			return w2__config_set_err(err, "ice_servers[%zu]: needs at least one URL",
+			                          i);
 	return 0;
 }
 
 static int validate_limits(const struct w2_limits *l, char *err)
 {
-	for (size_t i = 0; i < W2__N_LIMITS; i++)
-		if (*(const uint32_t *)((const char *)l + k_limit_fields[i].offset) == 0)
-			return set_err(err, "limits.%s must be a positive integer",
-			               k_limit_fields[i].name);
+	for (size_t i = 0; i < W2__CONFIG_N_LIMITS; i++)
+		if (*(const uint32_t *)((const char *)l + w2__config_limits[i].offset) == 0)
+			return w2__config_set_err(err, "limits.%s must be a positive integer",
+			                          w2__config_limits[i].name);
 	if (l->ping_timeout_ms <= l->ping_interval_ms)
-		return set_err(err,
-		               "limits.ping_timeout_ms (%u) must be greater than "
-		               "limits.ping_interval_ms (%u)",
-		               (unsigned)l->ping_timeout_ms, (unsigned)l->ping_interval_ms);
+		return w2__config_set_err(err,
+		                          "limits.ping_timeout_ms (%u) must be greater than "
+		                          "limits.ping_interval_ms (%u)",
+		                          (unsigned)l->ping_timeout_ms,
+		                          (unsigned)l->ping_interval_ms);
 	if (l->max_queued_bytes < l->max_message_bytes)
-		return set_err(err,
-		               "limits.max_queued_bytes (%u) must be at least "
-		               "limits.max_message_bytes (%u)",
-		               (unsigned)l->max_queued_bytes, (unsigned)l->max_message_bytes);
+		return w2__config_set_err(err,
+		                          "limits.max_queued_bytes (%u) must be at least "
+		                          "limits.max_message_bytes (%u)",
+		                          (unsigned)l->max_queued_bytes,
+		                          (unsigned)l->max_message_bytes);
 	return 0;
 }
 
@@ -1579,279 +507,26 @@ int w2_config_validate(const struct w2_config *cfg, char *err)
 	err[0] = '\0';
 	if (!cfg)
 		return W2_EINVAL;
-	if (!cfg->domain || !dns_name_valid(cfg->domain))
-		return set_err(err, "domain: not a valid DNS name");
+	if (!cfg->domain || !w2__config_dns_name_valid(cfg->domain))
+		return w2__config_set_err(err, "domain: not a valid DNS name");
 	if (!cfg->state_dir || !cfg->state_dir[0])
-		return set_err(err, "state_dir: must be set");
+		return w2__config_set_err(err, "state_dir: must be set");
 	if (!cfg->tls_cert_file != !cfg->tls_key_file)
-		return set_err(err,
-		               "tls: cert_file and key_file must be set together (only %s is "
-		               "set)",
-		               cfg->tls_cert_file ? "cert_file" : "key_file");
+		return w2__config_set_err(
+		    err,
+		    "tls: cert_file and key_file must be set together (only %s is "
+		    "set)",
+		    cfg->tls_cert_file ? "cert_file" : "key_file");
 	if ((unsigned)cfg->log_level > W2_LOG_LEVEL_TRACE ||
 	    (unsigned)cfg->conn_logging > W2_CONN_LOG_PSEUDONYMOUS)
-		return set_err(err, "logging: unknown level or connections mode");
+		return w2__config_set_err(err, "logging: unknown level or connections mode");
 	if (cfg->clock_skew_s > W2__CLOCK_SKEW_MAX)
-		return set_err(err, "auth.clock_skew: at most %d seconds", W2__CLOCK_SKEW_MAX);
+		return w2__config_set_err(err, "auth.clock_skew: at most %d seconds",
+		                          W2__CLOCK_SKEW_MAX);
 	rc = validate_listen(cfg, err);
 	if (rc == 0)
 		rc = validate_lists(cfg, err);
 	if (rc == 0)
 		rc = validate_limits(&cfg->limits, err);
 	return rc;
-}
-
-/* ---- environment ----------------------------------------------------------------- */
-
-/* One variable being applied; `var` is its name, for error sentences. */
-struct ectx {
-	struct w2_config *cfg;
-	const char *var;
-	const char *value;
-	char *err;
-};
-
-W2__PRINTF(2, 3)
-static int env_fail(struct ectx *e, const char *fmt, ...)
-{
-	char msg[W2_CONFIG_ERR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return set_err(e->err, "%s: %s", e->var, msg);
-}
-
-static const char *env_quoted(const struct ectx *e, char out[W2__QUOTE_MAX])
-{
-	return quoted(e->value, strlen(e->value), out);
-}
-
-static int env_set_string(struct ectx *e, char **dst, bool optional)
-{
-	char *s = NULL;
-
-	if (!e->value[0] && !optional)
-		return env_fail(e, "must not be empty");
-	if (strlen(e->value) > W2__STRING_MAX)
-		return env_fail(e, "is too long (at most %d bytes)", W2__STRING_MAX);
-	if (has_control(e->value, strlen(e->value)))
-		return env_fail(e, "must not contain control characters (newline, tab, ...)");
-	if (e->value[0] && !(s = w2_strdup(e->value)))
-		return set_nomem(e->err);
-	w2_free(*dst);
-	*dst = s;
-	return 0;
-}
-
-static int e_str(struct ectx *e, void *dst)
-{
-	return env_set_string(e, dst, false);
-}
-
-static int e_opt_str(struct ectx *e, void *dst)
-{
-	return env_set_string(e, dst, true);
-}
-
-static int e_domain(struct ectx *e, void *dst)
-{
-	char q[W2__QUOTE_MAX];
-
-	if (!dns_name_valid(e->value))
-		return env_fail(e, "%s is not a valid DNS name", env_quoted(e, q));
-	return env_set_string(e, dst, false);
-}
-
-static int e_u32_pos(struct ectx *e, void *dst)
-{
-	char q[W2__QUOTE_MAX];
-	uint32_t v = 0;
-	int rc = parse_u32(e->value, strlen(e->value), &v);
-
-	if (rc == W2_ELIMIT)
-		return env_fail(e, "%s is out of range (at most 4294967295)", env_quoted(e, q));
-	if (rc != 0 || v == 0)
-		return env_fail(e, "expected a positive integer, got %s", env_quoted(e, q));
-	*(uint32_t *)dst = v;
-	return 0;
-}
-
-static int e_log_level(struct ectx *e, void *dst)
-{
-	char q[W2__QUOTE_MAX];
-
-	if (w2_log_level_parse(e->value, dst) != 0)
-		return env_fail(e, "unknown level %s (use error, warn, info, debug or trace)",
-		                env_quoted(e, q));
-	return 0;
-}
-
-static int e_conn_logging(struct ectx *e, void *dst)
-{
-	char q[W2__QUOTE_MAX];
-	int v;
-
-	if (name_lookup(k_conn_logging, W2__N_CONN_LOGGING, e->value, &v) != 0)
-		return env_fail(e, "unknown mode %s (use none, anonymous or pseudonymous)",
-		                env_quoted(e, q));
-	*(enum w2_conn_logging *)dst = (enum w2_conn_logging)v;
-	return 0;
-}
-
-/* Parses one address of WEBRTC2_LISTEN into `l` (tls from the address). */
-static int env_listen_one(struct ectx *e, const char *s, size_t len, struct w2_listen *l)
-{
-	char q[W2__QUOTE_MAX];
-	const char *why;
-	int rc;
-
-	while (len > 0 && s[0] == ' ') {
-		s++;
-		len--;
-	}
-	while (len > 0 && s[len - 1] == ' ')
-		len--;
-	rc = address_parse(s, len, &l->host, &l->port, &why);
-	if (rc == W2_ENOMEM)
-		return set_nomem(e->err);
-	if (rc != 0)
-		return env_fail(e, "%s %s", quoted(s, len, q), why);
-	l->tls = !w2_host_is_loopback(l->host);
-	return 0;
-}
-
-/* "addr,addr,...": replaces the listeners once the whole list is parsed. */
-static int e_listen(struct ectx *e, void *dst)
-{
-	struct w2_config tmp = {0};
-	const char *s = e->value;
-	int rc = 0;
-
-	do {
-		const char *comma = strchr(s, ',');
-		size_t len = comma ? (size_t)(comma - s) : strlen(s);
-		struct w2_listen *l;
-
-		if (tmp.n_listen == W2__LISTEN_MAX) {
-			rc = env_fail(e, "too many addresses (at most %d)", W2__LISTEN_MAX);
-			break;
-		}
-		l = grow_array(tmp.listen, tmp.n_listen, sizeof(*l));
-		if (!l) {
-			rc = set_nomem(e->err);
-			break;
-		}
-		tmp.listen = l;
-		rc = env_listen_one(e, s, len, &l[tmp.n_listen++]);
-		s = comma ? comma + 1 : NULL;
-	} while (rc == 0 && s);
-	if (rc == 0) {
-		listen_free(e->cfg);
-		e->cfg->listen = tmp.listen;
-		e->cfg->n_listen = tmp.n_listen;
-		return 0;
-	}
-	listen_free(&tmp);
-	return rc;
-}
-
-struct env_var {
-	const char *name; /* after WEBRTC2_ */
-	int (*apply)(struct ectx *e, void *dst);
-	size_t offset; /* of the destination in struct w2_config */
-};
-
-static const struct env_var k_env_vars[] = {
-    {"DOMAIN", e_domain, offsetof(struct w2_config, domain)},
-    {"STATE_DIR", e_str, offsetof(struct w2_config, state_dir)},
-    {"WEB_ROOT", e_opt_str, offsetof(struct w2_config, web_root)},
-    {"LISTEN", e_listen, 0},
-    {"TLS_CERT_FILE", e_opt_str, offsetof(struct w2_config, tls_cert_file)},
-    {"TLS_KEY_FILE", e_opt_str, offsetof(struct w2_config, tls_key_file)},
-    {"AUTH_AUDIENCE", e_opt_str, offsetof(struct w2_config, audience)},
-    {"AUTH_ISSUER", e_opt_str, offsetof(struct w2_config, issuer)},
-    {"LOG_LEVEL", e_log_level, offsetof(struct w2_config, log_level)},
-    {"LOG_CONNECTIONS", e_conn_logging, offsetof(struct w2_config, conn_logging)},
-};
-
-#define W2__N_ENV (sizeof(k_env_vars) / sizeof(k_env_vars[0]))
-#define W2__ENV_LIMITS "LIMITS_"
-
-/* True if `s` (len bytes) is "LIMITS_" followed by the upper-case `field`. */
-static bool env_is_limit(const char *s, size_t len, const char *field)
-{
-	size_t pl = strlen(W2__ENV_LIMITS), fl = strlen(field);
-
-	if (len != pl + fl || memcmp(s, W2__ENV_LIMITS, pl) != 0)
-		return false;
-	for (size_t i = 0; i < fl; i++) {
-		char c = field[i];
-
-		if (s[pl + i] != ((c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c))
-			return false;
-	}
-	return true;
-}
-
-static int env_unknown(struct ectx *e, const char *s, size_t len)
-{
-	char cand[64];
-
-	for (size_t i = 0; i < W2__N_ENV; i++)
-		if (looks_like(s, len, k_env_vars[i].name))
-			return env_fail(e, "unknown variable (did you mean WEBRTC2_%s?)",
-			                k_env_vars[i].name);
-	for (size_t i = 0; i < W2__N_LIMITS; i++) {
-		size_t n = (size_t)snprintf(cand, sizeof(cand), W2__ENV_LIMITS "%s",
-		                            k_limit_fields[i].name);
-
-		for (size_t j = 0; j < n && j < sizeof(cand); j++)
-			if (cand[j] >= 'a' && cand[j] <= 'z')
-				cand[j] = (char)(cand[j] - 'a' + 'A');
-		if (looks_like(s, len, cand))
-			return env_fail(e, "unknown variable (did you mean WEBRTC2_%s?)", cand);
-	}
-	return env_fail(e, "unknown variable (docs/operations.md lists them)");
-}
-
-/* Applies one WEBRTC2_NAME=value entry; `s` is NAME, len bytes. */
-static int env_apply_one(struct ectx *e, const char *s, size_t len)
-{
-	for (size_t i = 0; i < W2__N_ENV; i++)
-		if (strlen(k_env_vars[i].name) == len && memcmp(k_env_vars[i].name, s, len) == 0)
-			return k_env_vars[i].apply(e, (char *)e->cfg + k_env_vars[i].offset);
-	for (size_t i = 0; i < W2__N_LIMITS; i++)
-		if (env_is_limit(s, len, k_limit_fields[i].name))
-			return e_u32_pos(e, (char *)&e->cfg->limits + k_limit_fields[i].offset);
-	if (len == 6 && memcmp(s, "CONFIG", 6) == 0)
-		return 0; /* the daemon's config path, read in main() */
-	return env_unknown(e, s, len);
-}
-
-int w2_config_apply_env(struct w2_config *cfg, char *const *envp, char *err)
-{
-	char scratch[W2_CONFIG_ERR_MAX], var[64];
-	struct ectx e = {.cfg = cfg, .var = var, .err = err ? err : scratch};
-	int rc;
-
-	e.err[0] = '\0';
-	if (!cfg)
-		return W2_EINVAL;
-	for (size_t i = 0; envp && envp[i]; i++) {
-		const char *eq = strchr(envp[i], '=');
-		size_t len;
-
-		if (strncmp(envp[i], W2__ENV_PREFIX, W2__ENV_PREFIX_LEN) != 0 || !eq)
-			continue;
-		len = (size_t)(eq - envp[i]);
-		snprintf(var, sizeof(var), "%.*s%s", len < 48 ? (int)len : 48, envp[i],
-		         len < 48 ? "" : "...");
-		e.value = eq + 1;
-		rc = env_apply_one(&e, envp[i] + W2__ENV_PREFIX_LEN, len - W2__ENV_PREFIX_LEN);
-		if (rc)
-			return rc;
-	}
-	return w2_config_validate(cfg, e.err);
 }
