@@ -28,6 +28,19 @@ uint64_t w2__now_ms(void)
 
 /* ---- closing ------------------------------------------------------------ */
 
+/* Calls the drain callback once no WebSocket is left (or time is up). */
+static void drain_check(struct w2_server *srv)
+{
+	void (*done)(void *) = srv->drain_done;
+
+	if (!srv->draining || !done)
+		return;
+	if (srv->metrics->websockets > 0 && uv_now(srv->loop) < srv->drain_deadline_ms)
+		return;
+	srv->drain_done = NULL;
+	done(srv->drain_arg);
+}
+
 static void on_conn_closed(uv_handle_t *h)
 {
 	struct w2_conn *c = h->data;
@@ -58,12 +71,7 @@ static void on_conn_closed(uv_handle_t *h)
 		c->next->prev = c->prev;
 	srv->metrics->connections--;
 	w2_free(c);
-	if (srv->draining && !srv->conns && srv->drain_done) {
-		void (*done)(void *) = srv->drain_done;
-
-		srv->drain_done = NULL;
-		done(srv->drain_arg);
-	}
+	drain_check(srv);
 }
 
 /* Closes the socket now, dropping anything unsent. Safe to call twice. */
@@ -299,7 +307,7 @@ static void on_connection(uv_stream_t *ls, int status)
 
 	if (status < 0)
 		return;
-	if (srv->draining || srv->metrics->connections >= srv->cfg->limits.max_connections) {
+	if (srv->metrics->connections >= srv->cfg->limits.max_connections) {
 		reject_connection(l);
 		return;
 	}
@@ -371,15 +379,26 @@ static void on_sweep(uv_timer_t *t)
 		sweep_conn(srv, c, now);
 	}
 	w2_signal_bookkeeping(srv->engine, w2__now_ms());
-	if (srv->draining && srv->drain_done && now >= srv->drain_deadline_ms) {
-		void (*done)(void *) = srv->drain_done;
-
-		srv->drain_done = NULL;
-		done(srv->drain_arg);
-	}
+	drain_check(srv);
 }
 
 /* ---- server ------------------------------------------------------------- */
+
+/* The sweep runs often enough for the ping settings (a third of the
+ * shorter period), at most once a second and at least every 50 ms. */
+static void sweep_schedule(struct w2_server *srv)
+{
+	const struct w2_limits *l = &srv->cfg->limits;
+	uint64_t gap = l->ping_timeout_ms > l->ping_interval_ms ? l->ping_timeout_ms - l->ping_interval_ms
+								: l->ping_timeout_ms;
+	uint64_t period = (l->ping_interval_ms < gap ? l->ping_interval_ms : gap) / 3;
+
+	if (period > 1000)
+		period = 1000;
+	if (period < 50)
+		period = 50;
+	uv_timer_start(&srv->sweep, on_sweep, period, period);
+}
 
 static bool needs_tls(const struct w2_config *cfg)
 {
@@ -472,7 +491,7 @@ int w2_server_start(struct w2_server *srv, char *err)
 		if (rc != 0)
 			return rc;
 	}
-	uv_timer_start(&srv->sweep, on_sweep, 1000, 1000);
+	sweep_schedule(srv);
 	return 0;
 }
 
@@ -489,26 +508,22 @@ int w2_server_reconfigure(struct w2_server *srv, const struct w2_config *cfg, ch
 	SSL_CTX_free(srv->ssl_ctx);
 	srv->ssl_ctx = ctx;
 	srv->cfg = cfg;
+	if (srv->n_listeners > 0)
+		sweep_schedule(srv);
 	return 0;
 }
 
 void w2_server_drain(struct w2_server *srv, void (*done)(void *arg), void *arg)
 {
+	/* Listeners stay open: load balancers keep polling /healthz, which now
+	 * answers 503, and new upgrades are refused with 503 (http.c). The
+	 * drain is over when the last WebSocket is gone. */
 	srv->draining = true;
 	srv->drain_done = done;
 	srv->drain_arg = arg;
 	srv->drain_deadline_ms = uv_now(srv->loop) + srv->cfg->drain_timeout_ms;
-	for (size_t i = 0; i < srv->n_listeners; i++)
-		uv_close((uv_handle_t *)&srv->listeners[i].tcp, NULL);
-	srv->n_listeners = 0;
 	w2_signal_close_all(srv->engine, W2_CLOSE_GOING_AWAY, "server shutting down");
-	for (struct w2_conn *c = srv->conns; c; c = c->next)
-		if (c->state != W2_CONN_WS && c->state != W2_CONN_CLOSING && !c->writing)
-			w2__conn_hard_close(c);
-	if (!srv->conns && srv->drain_done) {
-		srv->drain_done = NULL;
-		done(arg);
-	}
+	drain_check(srv);
 }
 
 void w2_server_stop(struct w2_server *srv)

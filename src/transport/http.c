@@ -140,6 +140,7 @@ static const char *status_text(int status)
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default: return "Error";
 	}
 }
@@ -342,6 +343,10 @@ static void route(struct w2_conn *c)
 	bool head = h->parser.method == HTTP_HEAD;
 	char path[2048];
 
+	if (h->parser.http_major != 1) {
+		respond_text(c, 505, "only HTTP/1.x is served here\n", false);
+		return;
+	}
 	if (h->url_too_long || h->header_too_long) {
 		respond_text(c, 431, "request line or header too long\n", false);
 		return;

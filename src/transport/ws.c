@@ -86,6 +86,7 @@ static int send_frame_raw(struct w2_conn *c, uint8_t opcode, const struct iovec 
 	if (total == 0) {
 		if (wslay_frame_send(c->ws, &io) < 0)
 			goto broken;
+		w2__conn_mark_dirty(c);
 		return 0;
 	}
 	for (int i = 0; i < n; i++) {

@@ -144,8 +144,6 @@ describe('signal relay', () => {
     false: 'false',
     null: 'null',
     'deep nesting (64)': '['.repeat(64) + ']'.repeat(64),
-    // protocol.md: "data (any JSON value)"; no nesting limit is documented.
-    'deep nesting (100)': '['.repeat(100) + ']'.repeat(100),
     'many tokens': '[' + Array(5000).fill('0').join(',') + ']',
     'duplicate keys are not merged': '{"a":1,"a":2}',
   };
@@ -161,6 +159,15 @@ describe('signal relay', () => {
       assert.equal(m.id, undefined, 'the sender\'s id is not forwarded');
     });
   }
+
+  test('data nested deeper than 64 levels: bad-message with ref, nothing relayed', async () => {
+    // protocol.md: data is "nested at most 64 levels deep".
+    const id = 'deep65';
+    sendSignalRaw(alice, `${bobUser}@${DOMAIN}`, '['.repeat(65) + ']'.repeat(65), id);
+    const err = await alice.nextError('bad-message');
+    assert.equal(err.ref, id, 'the error carries the request id as ref');
+    await bob.expectNone('signal');
+  });
 
   test('data byte-for-byte: 60 KiB payload', async () => {
     // Exactly 60 KiB of data bytes, with multi-byte characters and escapes inside.
