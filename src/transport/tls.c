@@ -1,8 +1,12 @@
-/* TLS 1.3 on OpenSSL memory BIOs: the socket stays with libuv, OpenSSL only
- * transforms bytes. Ciphertext read from the socket goes into the read BIO;
- * SSL_read yields plaintext; plaintext queued for the client is encrypted
- * once per flush (many frames per TLS record) into the write BIO and moved
- * to the connection's wire queue. */
+/* TLS 1.3 with OpenSSL on a BIO of our own: the socket stays with libuv and
+ * OpenSSL only transforms bytes, with no intermediate buffers. The BIO's
+ * read side hands OpenSSL the bytes of the current socket read (libuv's
+ * buffer, shared by all connections); its write side appends records
+ * straight to the connection's pooled wire queue. Plaintext queued for the
+ * client is encrypted once per flush, so many frames share a record.
+ *
+ * Memory BIOs were the first design: each kept its grown buffer for the
+ * life of the connection (docs/benchmarks.md has the before and after). */
 #include "transport/transport_int.h"
 
 #include "core/error.h"
@@ -13,6 +17,62 @@
 #include <string.h>
 
 #define MOD "tls"
+
+static int bio_conn_read(BIO *b, char *out, int len)
+{
+	struct w2_conn *c = BIO_get_data(b);
+	size_t n = c->tls_in_len < (size_t)len ? c->tls_in_len : (size_t)len;
+
+	BIO_clear_retry_flags(b);
+	if (n == 0) {
+		BIO_set_retry_read(b); /* not EOF: more may come from the socket */
+		return -1;
+	}
+	memcpy(out, c->tls_in, n);
+	c->tls_in += n;
+	c->tls_in_len -= n;
+	return (int)n;
+}
+
+static int bio_conn_write(BIO *b, const char *in, int len)
+{
+	struct w2_conn *c = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (w2_outq_append(&c->srv->pool, &c->tls_wire, in, (size_t)len) != 0)
+		return -1;
+	return len;
+}
+
+static long bio_conn_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	/* OpenSSL flushes after each handshake flight: the bytes are already
+	 * queued, and the connection's own flush sends them. */
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int bio_conn_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+/* One method table per process, made on first use by the loop thread. */
+static BIO_METHOD *bio_conn_method(void)
+{
+	static BIO_METHOD *m;
+
+	if (m)
+		return m;
+	m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "webrtc2 connection");
+	if (!m)
+		return NULL;
+	BIO_meth_set_read(m, bio_conn_read);
+	BIO_meth_set_write(m, bio_conn_write);
+	BIO_meth_set_ctrl(m, bio_conn_ctrl);
+	BIO_meth_set_create(m, bio_conn_create);
+	return m;
+}
 
 SSL_CTX *w2__tls_ctx_create(const char *cert_file, const char *key_file, char *err)
 {
@@ -45,40 +105,19 @@ SSL_CTX *w2__tls_ctx_create(const char *cert_file, const char *key_file, char *e
 
 int w2__tls_start(struct w2_conn *c)
 {
-	BIO *rbio, *wbio;
+	BIO_METHOD *m = bio_conn_method();
+	BIO *bio;
 
 	c->ssl = SSL_new(c->srv->ssl_ctx);
-	if (!c->ssl)
+	if (!c->ssl || !m)
 		return W2_ENOMEM;
-	rbio = BIO_new(BIO_s_mem());
-	wbio = BIO_new(BIO_s_mem());
-	if (!rbio || !wbio) {
-		BIO_free(rbio);
-		BIO_free(wbio);
+	bio = BIO_new(m);
+	if (!bio)
 		return W2_ENOMEM;
-	}
-	/* An empty memory BIO reports "retry", not EOF. */
-	BIO_set_mem_eof_return(rbio, -1);
-	BIO_set_mem_eof_return(wbio, -1);
-	SSL_set_bio(c->ssl, rbio, wbio);
+	BIO_set_data(bio, c);
+	SSL_set_bio(c->ssl, bio, bio); /* one reference serves both directions */
 	SSL_set_accept_state(c->ssl);
 	c->state = W2_CONN_TLS_HANDSHAKE;
-	return 0;
-}
-
-/* Moves ciphertext OpenSSL produced into the wire queue; mark: schedule a
- * flush (not needed when called from within one). */
-static int drain_wbio(struct w2_conn *c, bool mark)
-{
-	BIO *wbio = SSL_get_wbio(c->ssl);
-	char buf[16384];
-	int n;
-
-	while ((n = BIO_read(wbio, buf, sizeof(buf))) > 0)
-		if (w2_outq_append(&c->srv->pool, &c->tls_wire, buf, (size_t)n) != 0)
-			return W2_ENOMEM;
-	if (mark && c->tls_wire.bytes)
-		w2__conn_mark_dirty(c);
 	return 0;
 }
 
@@ -100,19 +139,19 @@ bool w2__tls_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 
 	if (c->close_after_flush && c->state == W2_CONN_TLS_HANDSHAKE)
 		return false; /* a failed handshake: only the alert is left to send */
-	if (BIO_write(SSL_get_rbio(c->ssl), data, (int)len) != (int)len)
-		goto dead;
+	c->tls_in = data;
+	c->tls_in_len = len;
 	if (c->state == W2_CONN_TLS_HANDSHAKE) {
 		r = SSL_do_handshake(c->ssl);
-		if (drain_wbio(c, true) != 0)
-			goto dead;
+		if (c->tls_wire.bytes)
+			w2__conn_mark_dirty(c);
 		if (r != 1) {
+			c->tls_in_len = 0;
 			if (!tls_failed(c, r))
 				return true;
 			/* Send OpenSSL's alert (e.g. protocol_version to a TLS 1.2
 			 * client) so the client learns why, then close. */
 			c->close_after_flush = true;
-			w2__conn_mark_dirty(c);
 			return false;
 		}
 		if (w2__http_start(c) != 0)
@@ -127,10 +166,13 @@ bool w2__tls_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 		}
 		w2__conn_process_plain(c, plain, (size_t)r);
 	}
-	if (c->state != W2_CONN_CLOSED && drain_wbio(c, true) != 0)
-		goto dead;
+	/* OpenSSL keeps partial records itself: the input is fully consumed. */
+	c->tls_in_len = 0;
+	if (c->state != W2_CONN_CLOSED && c->tls_wire.bytes)
+		w2__conn_mark_dirty(c);
 	return c->state != W2_CONN_CLOSED;
 dead:
+	c->tls_in_len = 0;
 	w2__conn_hard_close(c);
 	return false;
 }
@@ -157,5 +199,5 @@ int w2__tls_encrypt_pending(struct w2_conn *c)
 			return tls_failed(c, r) ? W2_ETLS : 0;
 		w2_outq_consume(pool, &c->out, (size_t)r);
 	}
-	return drain_wbio(c, false);
+	return 0;
 }

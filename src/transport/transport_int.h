@@ -74,6 +74,8 @@ struct w2_conn {
 	struct w2_http *http;
 	wslay_frame_context_ptr ws;
 	const uint8_t *in_ptr;             /* bytes being fed to wslay */
+	const uint8_t *tls_in;             /* ciphertext being fed to OpenSSL */
+	size_t tls_in_len;
 	size_t in_len;
 	uint8_t *msg;                      /* message assembly (multi-chunk only) */
 	size_t msg_len, msg_cap;
