@@ -56,7 +56,7 @@ static void on_conn_closed(uv_handle_t *h)
 	}
 	if (c->session)
 		w2_signal_closed(srv->engine, c->session);
-	if (c->ws)
+	if (c->is_ws)
 		srv->metrics->websockets--;
 	w2__ws_release(c);
 	w2__http_release(c);
@@ -361,6 +361,8 @@ static void sweep_conn(struct w2_server *srv, struct w2_conn *c, uint64_t now)
 		w2__conn_hard_close(c); /* dead peer: nothing, not even a pong */
 		return;
 	}
+	if (now - c->last_rx_ms >= 1000)
+		w2__ws_idle(c);
 	if (now - c->last_ping_ms >= l->ping_interval_ms &&
 	    now - c->last_rx_ms >= l->ping_interval_ms) {
 		c->last_ping_ms = now;

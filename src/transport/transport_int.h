@@ -67,6 +67,7 @@ struct w2_conn {
 	bool discarding;                   /* skipping an oversize message */
 	bool msg_binary;
 	bool in_message;                   /* a fragmented message is in progress */
+	bool is_ws;                        /* upgraded (counted in websockets) */
 	size_t inflight;                   /* bytes of `wire` owned by wreq */
 	struct w2_outq out;                /* plaintext to send */
 	struct w2_outq tls_wire;           /* TLS records to send (TLS only) */
@@ -81,6 +82,7 @@ struct w2_conn {
 	size_t msg_len, msg_cap;
 	uint64_t msg_size;                 /* bytes of the current message so far */
 	uint64_t frame_off;                /* payload bytes of the current frame seen */
+	uint64_t ws_given, ws_used;        /* bytes handed to wslay / consumed by it */
 	uint8_t ctrl[125];                 /* a control frame being collected */
 	uint8_t ctrl_len;
 	uint64_t last_rx_ms, last_ping_ms, deadline_ms;
@@ -129,6 +131,8 @@ void w2__ws_feed(struct w2_conn *c, const uint8_t *data, size_t len);
 int w2__ws_send_frame(struct w2_conn *c, uint8_t opcode, const struct iovec *iov, int n);
 void w2__ws_close(struct w2_conn *c, uint16_t code, const char *reason);
 void w2__ws_release(struct w2_conn *c);
+/* Frees the wslay context of an idle connection (see ws.c). */
+void w2__ws_idle(struct w2_conn *c);
 extern const struct w2_conn_ops w2__ws_conn_ops;
 
 /* http.c */

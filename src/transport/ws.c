@@ -1,6 +1,11 @@
 /* WebSocket connections (RFC 6455) on wslay's frame API.
  *
- * wslay parses frame headers and unmasks payloads; this file enforces what
+ * wslay parses frame headers and unmasks payloads. Its context carries a
+ * 4 KiB input buffer, so it exists only while a connection is active: the
+ * sweep frees it once the connection has been idle for a second with all
+ * input consumed (w2__ws_idle), and the next read makes a new one. Outgoing
+ * frames need no state, so their 2-10 byte header is written here
+ * (section 5.2) straight into the output queue. This file enforces what
  * wslay leaves to its user: client frames must be masked (section 5.1), no
  * RSV bits without an extension (5.2), known opcodes only, continuation
  * rules (5.4), text must be UTF-8 (8.1), and the close handshake (7).
@@ -28,20 +33,14 @@ static ssize_t ws_recv_cb(uint8_t *buf, size_t len, int flags, void *user)
 	memcpy(buf, c->in_ptr, n);
 	c->in_ptr += n;
 	c->in_len -= n;
+	c->ws_given += n;
 	return (ssize_t)n;
 }
 
-static ssize_t ws_send_cb(const uint8_t *data, size_t len, int flags, void *user)
-{
-	struct w2_conn *c = user;
-
-	return w2_outq_append(&c->srv->pool, &c->out, data, len) == 0 ? (ssize_t)len : -1;
-}
-
 static const struct wslay_frame_callbacks ws_callbacks = {
-	.send_callback = ws_send_cb,
+	.send_callback = NULL, /* frames are written by send_frame_raw */
 	.recv_callback = ws_recv_cb,
-	.genmask_callback = NULL, /* the server never masks */
+	.genmask_callback = NULL,
 };
 
 static int engine_send_text(struct w2_conn *c, const struct iovec *iov, int n);
@@ -54,9 +53,8 @@ const struct w2_conn_ops w2__ws_conn_ops = {
 
 int w2__ws_start(struct w2_conn *c)
 {
-	if (wslay_frame_context_init(&c->ws, &ws_callbacks, c) != 0)
-		return W2_ENOMEM;
 	c->srv->metrics->websockets++;
+	c->is_ws = true;
 	c->state = W2_CONN_WS;
 	c->last_ping_ms = uv_now(c->srv->loop);
 	c->session = w2_signal_open(c->srv->engine, c, &w2__ws_conn_ops, w2__now_ms());
@@ -73,30 +71,47 @@ void w2__ws_release(struct w2_conn *c)
 	c->msg_len = c->msg_cap = 0;
 }
 
+void w2__ws_idle(struct w2_conn *c)
+{
+	/* Only at a frame boundary with every byte given to wslay consumed:
+	 * then its buffer holds nothing and a fresh context can take over. */
+	if (!c->ws || c->in_message || c->frame_off != 0 || c->ws_given != c->ws_used)
+		return;
+	wslay_frame_context_free(c->ws);
+	c->ws = NULL;
+	c->ws_given = c->ws_used = 0;
+}
+
 /* ---- sending ------------------------------------------------------------ */
 
 static int send_frame_raw(struct w2_conn *c, uint8_t opcode, const struct iovec *iov, int n)
 {
-	struct wslay_frame_iocb io = {.fin = 1, .opcode = opcode};
+	uint8_t h[10];
+	size_t hl = 2;
 	size_t total = 0;
 
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
-	io.payload_length = total;
-	if (total == 0) {
-		if (wslay_frame_send(c->ws, &io) < 0)
-			goto broken;
-		w2__conn_mark_dirty(c);
-		return 0;
+	h[0] = (uint8_t)(0x80 | opcode); /* FIN; server frames are not masked */
+	if (total < 126) {
+		h[1] = (uint8_t)total;
+	} else if (total <= 0xffff) {
+		h[1] = 126;
+		h[2] = (uint8_t)(total >> 8);
+		h[3] = (uint8_t)total;
+		hl = 4;
+	} else {
+		h[1] = 127;
+		for (int i = 0; i < 8; i++)
+			h[2 + i] = (uint8_t)((uint64_t)total >> (56 - 8 * i));
+		hl = 10;
 	}
-	for (int i = 0; i < n; i++) {
-		if (iov[i].iov_len == 0)
-			continue;
-		io.data = iov[i].iov_base;
-		io.data_length = iov[i].iov_len;
-		if (wslay_frame_send(c->ws, &io) != (ssize_t)iov[i].iov_len)
+	if (w2_outq_append(&c->srv->pool, &c->out, h, hl) != 0)
+		goto broken;
+	for (int i = 0; i < n; i++)
+		if (iov[i].iov_len &&
+		    w2_outq_append(&c->srv->pool, &c->out, iov[i].iov_base, iov[i].iov_len) != 0)
 			goto broken;
-	}
 	w2__conn_mark_dirty(c);
 	return 0;
 broken:
@@ -311,6 +326,19 @@ static void handle_data(struct w2_conn *c, const struct wslay_frame_iocb *io, ui
 		message_end(c, NULL, 0);
 }
 
+/* Bytes of the frame header wslay consumed: it refuses non-minimal length
+ * encodings, so the length field's size follows from the payload length. */
+static uint64_t header_len(const struct wslay_frame_iocb *io)
+{
+	uint64_t n = 2 + (io->mask ? 4 : 0);
+
+	if (io->payload_length >= 65536)
+		n += 8;
+	else if (io->payload_length >= 126)
+		n += 2;
+	return n;
+}
+
 void w2__ws_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 {
 	struct wslay_frame_iocb io;
@@ -320,6 +348,10 @@ void w2__ws_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 	 * the rest of a bad frame must not be parsed as if it were good. */
 	if (c->close_after_flush)
 		return;
+	if (!c->ws && wslay_frame_context_init(&c->ws, &ws_callbacks, c) != 0) {
+		w2__conn_hard_close(c);
+		return;
+	}
 	c->in_ptr = data;
 	c->in_len = len;
 	while ((c->state == W2_CONN_WS || c->state == W2_CONN_CLOSING) && !c->close_after_flush) {
@@ -332,6 +364,8 @@ void w2__ws_feed(struct w2_conn *c, const uint8_t *data, size_t len)
 		}
 		uint64_t off = c->frame_off;
 		bool end = off + (uint64_t)r == io.payload_length;
+
+		c->ws_used += (off == 0 ? header_len(&io) : 0) + (uint64_t)r;
 
 		c->frame_off = end ? 0 : off + (uint64_t)r;
 		if (off == 0 && !frame_start_ok(c, &io))
