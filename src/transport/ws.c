@@ -256,6 +256,8 @@ static bool frame_start_ok(struct w2_conn *c, const struct wslay_frame_iocb *io)
 
 static int msg_append(struct w2_conn *c, const uint8_t *p, size_t len)
 {
+	if (len == 0)
+		return 0; /* empty fragments are legal; nothing to copy */
 	if (c->msg_len + len > c->msg_cap) {
 		size_t cap = c->msg_cap ? c->msg_cap : 4096;
 		uint8_t *m;
