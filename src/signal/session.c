@@ -4,6 +4,7 @@
 #include "signal/signal_int.h"
 
 #include "core/alloc.h"
+#include "core/dlist.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -276,10 +277,7 @@ struct w2_session *w2_signal_open(struct w2_signal *s, struct w2_conn *conn,
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64(ss->id, sizeof(ss->id), raw, sizeof(raw),
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	ss->next_all = s->all;
-	if (s->all)
-		s->all->prev_all = ss;
-	s->all = ss;
+	W2_DLIST_PUSH(s->all, ss, prev_all, next_all);
 	return ss;
 }
 
@@ -287,13 +285,7 @@ static void user_unlink(struct w2_signal *s, struct w2_session *ss)
 {
 	struct w2_user *u = ss->user;
 
-	if (ss->prev_of_user)
-		ss->prev_of_user->next_of_user = ss->next_of_user;
-	else
-		u->sessions = ss->next_of_user;
-	if (ss->next_of_user)
-		ss->next_of_user->prev_of_user = ss->prev_of_user;
-	ss->prev_of_user = ss->next_of_user = NULL;
+	W2_DLIST_REMOVE(u->sessions, ss, prev_of_user, next_of_user);
 	s->metrics->sessions--;
 	if (--u->n_sessions == 0) {
 		w2_map_remove(&s->users, &u->entry);
@@ -329,12 +321,7 @@ void w2_signal_closed(struct w2_signal *s, struct w2_session *ss)
 	if (!ss)
 		return;
 	session_detach(s, ss, s->now_ms);
-	if (ss->prev_all)
-		ss->prev_all->next_all = ss->next_all;
-	else
-		s->all = ss->next_all;
-	if (ss->next_all)
-		ss->next_all->prev_all = ss->prev_all;
+	W2_DLIST_REMOVE(s->all, ss, prev_all, next_all);
 	ss->user = NULL;
 	w2_free(ss->rooms);
 	w2_free(ss->relay_prefix);
@@ -506,10 +493,7 @@ static void handle_hello(struct w2_signal *s, struct w2_session *ss, const struc
 	}
 	ss->user = u;
 	ss->expires_at = id.expires_at;
-	ss->next_of_user = u->sessions;
-	if (u->sessions)
-		u->sessions->prev_of_user = ss;
-	u->sessions = ss;
+	W2_DLIST_PUSH(u->sessions, ss, prev_of_user, next_of_user);
 	u->n_sessions++;
 	s->metrics->sessions++;
 	s->metrics->sessions_total++;

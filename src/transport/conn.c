@@ -7,6 +7,7 @@
 #include "transport/transport_int.h"
 
 #include "core/alloc.h"
+#include "core/dlist.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -63,12 +64,7 @@ static void on_conn_closed(uv_handle_t *h)
 	w2_outq_clear(&srv->pool, &c->out);
 	w2_outq_clear(&srv->pool, &c->tls_wire);
 	SSL_free(c->ssl);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		srv->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	W2_DLIST_REMOVE(srv->conns, c, prev, next);
 	srv->metrics->connections--;
 	w2_free(c);
 	drain_check(srv);
@@ -276,10 +272,7 @@ static struct w2_conn *conn_new(struct w2_server *srv, struct w2_listener *l)
 	c->listener = l;
 	uv_tcp_init(srv->loop, &c->tcp);
 	c->tcp.data = c;
-	c->next = srv->conns;
-	if (srv->conns)
-		srv->conns->prev = c;
-	srv->conns = c;
+	W2_DLIST_PUSH(srv->conns, c, prev, next);
 	srv->metrics->connections++;
 	srv->metrics->connections_total++;
 	c->state = W2_CONN_HTTP;
