@@ -23,6 +23,7 @@
 # Every wait is bounded, every process it starts is killed on exit.
 #
 # Knobs (environment): SYSTEMS="webrtc2d peerjs lws null" MODES="plain tls"
+#   TESTS="conns max half common sweep"
 #   CONNS=19000 LG_PROCS=2 PAIRS=1000 WINDOW=16 PAYLOAD=200 DURATION=10
 #   WARMUP=3 HOLD=5 COMMON_RATE=20000 SWEEP_RATES="5000 ... 160000" (empty:
 #   no sweep) SWEEP_DURATION=5 PROFILE=0 (1: perf record webrtc2d
@@ -59,6 +60,7 @@ cd "$ROOT"
 
 SYSTEMS=${SYSTEMS:-"webrtc2d peerjs lws null"}
 MODES=${MODES:-"plain tls"}
+TESTS=${TESTS:-"conns max half common sweep"}
 CONNS=${CONNS:-19000}
 LG_PROCS=${LG_PROCS:-2}
 PAIRS=${PAIRS:-1000}
@@ -386,6 +388,8 @@ test_sweep() { # tag url proto
 	done
 }
 
+want() { case " $TESTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
 max_rate_of() { # json file -> msgs/s
 	node -e 'const fs=require("fs");try{const j=JSON.parse(fs.readFileSync(process.argv[1],"utf8"));console.log(Math.floor(j.msgs_per_s||0))}catch(e){console.log(0)}' "$1"
 }
@@ -419,16 +423,16 @@ run_system_mode() { # system mode
 		return
 	fi
 	sleep 0.5
-	test_conns "$tag" "$url" "$proto"
-	server_alive && test_relay "$tag" "$url" "$proto" max 0
+	want conns && test_conns "$tag" "$url" "$proto"
+	want max && server_alive && test_relay "$tag" "$url" "$proto" max 0
 	local max half
 	max=$(max_rate_of "$OUT/$tag-max.json")
 	half=$((max / 2))
-	if server_alive && [ "$half" -gt 0 ]; then
+	if want half && server_alive && [ "$half" -gt 0 ]; then
 		test_relay "$tag" "$url" "$proto" half "$half"
 	fi
-	server_alive && test_relay "$tag" "$url" "$proto" common "$COMMON_RATE"
-	[ -n "$SWEEP_RATES" ] && server_alive && test_sweep "$tag" "$url" "$proto"
+	want common && server_alive && test_relay "$tag" "$url" "$proto" common "$COMMON_RATE"
+	want sweep && [ -n "$SWEEP_RATES" ] && server_alive && test_sweep "$tag" "$url" "$proto"
 	if ! server_alive; then
 		say "$tag: SERVER DIED; last log lines:"
 		tail -5 "$OUT/$tag.log"

@@ -114,7 +114,7 @@ for (const mode of modes) {
   const w = f.webrtc2d || {};
   const rows = [
     ["connections held (of target)", (x) => `${fmtInt(x.held)} / ${fmtInt(x.target)}`, "held"],
-    ["server RSS per connection, KiB", (x) => fmt1(x.rss_per_conn_kib), "rss_per_conn_kib"],
+    ["server RSS per connection, KiB", (x) => fmt2(x.rss_per_conn_kib), "rss_per_conn_kib"],
     ["connects/s (TCP+TLS+upgrade+auth)", (x) => fmtInt(x.connect_rate), "connect_rate"],
     ["server CPU per connection set-up, µs", (x) => fmtInt(x.connect_cpu_us), "connect_cpu_us"],
     ["max relayed msg/s (closed loop)", (x) => fmtInt(x.max_rate), "max_rate"],
