@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -363,6 +364,24 @@ static void sweep_conn(struct w2_server *srv, struct w2_conn *c, uint64_t now)
 	}
 }
 
+/* After a large drop in connections (a network outage, a client fleet
+ * restarting) give the freed heap back to the system: glibc keeps it
+ * otherwise, and the next peak may never come. At most one trim per halving,
+ * so the cost (milliseconds on a large heap) is rare. */
+static void trim_after_drop(struct w2_server *srv)
+{
+	uint64_t now = srv->metrics->connections;
+
+	if (now > srv->conn_high_water) {
+		srv->conn_high_water = now;
+		return;
+	}
+	if (srv->conn_high_water >= 1000 && now < srv->conn_high_water / 2) {
+		malloc_trim(0);
+		srv->conn_high_water = now;
+	}
+}
+
 static void on_sweep(uv_timer_t *t)
 {
 	struct w2_server *srv = t->data;
@@ -374,6 +393,7 @@ static void on_sweep(uv_timer_t *t)
 		sweep_conn(srv, c, now);
 	}
 	w2_signal_bookkeeping(srv->engine, w2__now_ms());
+	trim_after_drop(srv);
 	drain_check(srv);
 }
 

@@ -106,6 +106,7 @@ struct w2_server {
 	uv_timer_t sweep;
 	bool draining;
 	bool stopping;
+	uint64_t conn_high_water; /* connections at the last peak (heap trim) */
 	uint64_t drain_deadline_ms;
 	void (*drain_done)(void *);
 	void *drain_arg;
