@@ -111,6 +111,10 @@ static void on_write_done(uv_write_t *req, int status)
 	struct w2_conn *c = req->data;
 	struct w2_outq *wire = c->ssl ? &c->tls_wire : &c->out;
 
+	/* libuv runs this (with UV_ECANCELED on close) before the close
+	 * callback, so the connection is still there. */
+	w2_free(req);
+
 	c->writing = false;
 	if (c->state == W2_CONN_CLOSED) {
 		c->inflight = 0;
@@ -157,8 +161,17 @@ static void flush(struct w2_conn *c)
 		c->inflight = 0;
 		for (unsigned i = 0; i < n; i++)
 			c->inflight += bufs[i].len;
-		c->wreq.data = c;
-		if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write_done) != 0) {
+		/* The write request exists only while a socket is full, so idle
+		 * connections do not carry its 192 bytes. */
+		uv_write_t *req = w2_malloc(sizeof(*req));
+
+		if (!req) {
+			w2__conn_hard_close(c);
+			return;
+		}
+		req->data = c;
+		if (uv_write(req, (uv_stream_t *)&c->tcp, bufs, n, on_write_done) != 0) {
+			w2_free(req);
 			w2__conn_hard_close(c);
 			return;
 		}

@@ -54,21 +54,20 @@ struct w2_http {
 
 struct w2_conn {
 	uv_tcp_t tcp;
-	uv_write_t wreq;
 	struct w2_server *srv;
 	struct w2_listener *listener;
 	struct w2_conn *prev, *next;       /* all connections */
 	struct w2_conn *next_dirty;        /* pending flush list */
 	enum w2_conn_state state;
 	bool dirty;
-	bool writing;                      /* wreq in flight */
+	bool writing;                      /* a uv_write is in flight */
 	bool close_after_flush;            /* HTTP without keep-alive, or after close frame */
 	bool close_sent, close_received;
 	bool discarding;                   /* skipping an oversize message */
 	bool msg_binary;
 	bool in_message;                   /* a fragmented message is in progress */
 	bool is_ws;                        /* upgraded (counted in websockets) */
-	size_t inflight;                   /* bytes of `wire` owned by wreq */
+	size_t inflight;                   /* bytes of `wire` owned by that write */
 	struct w2_outq out;                /* plaintext to send */
 	struct w2_outq tls_wire;           /* TLS records to send (TLS only) */
 	SSL *ssl;
