@@ -19,7 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define W2_MSG_MAX_DEPTH 64   /* deeper nesting is refused */
+/* Deeper nesting is refused. w2_json_valid counts from the top-level value
+ * (`[]` is one level); w2_msg_parse does not count the envelope object
+ * itself, so a "data" value may nest W2_MSG_MAX_DEPTH levels, exactly as
+ * deep as w2_json_valid accepts on its own. */
+#define W2_MSG_MAX_DEPTH 64
 #define W2_MSG_DETAIL_MAX 160 /* bytes of an error sentence */
 
 enum w2_msg_type {
@@ -85,11 +89,17 @@ bool w2_json_valid(struct w2_msg_parser *p, const char *buf, size_t len);
 /* Decodes the raw contents of a JSON string (as found by the parser, escapes
  * intact) into UTF-8 in out (cap bytes, NUL-terminated). Refuses \u0000 and
  * unpaired surrogates. Returns the decoded length, or -1 if it does not fit
- * or is invalid. */
+ * or is invalid. Also refuses what the parser would: a bad escape, a raw
+ * control character or quote, invalid UTF-8; so the output is always valid
+ * UTF-8. Needs cap > the decoded length (room for the NUL). */
 long w2_json_unescape(const char *raw, size_t len, char *out, size_t cap);
 
 /* Writes s[0..len) as JSON string contents (no quotes) into out (cap bytes).
- * Returns bytes written, or -1 if it does not fit. */
+ * Returns bytes written, or -1 if it does not fit. Escapes '"', '\\' and the
+ * control characters (\b \f \n \r \t, else \u00XX); UTF-8 passes through.
+ * The output is NUL-terminated, so cap must exceed the result (6 * len + 1
+ * always suffices). Returns -1 also if s is not valid UTF-8: the result
+ * would make the frame it goes into invalid. */
 long w2_json_escape(const char *s, size_t len, char *out, size_t cap);
 
 #endif
