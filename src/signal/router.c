@@ -70,13 +70,6 @@ static bool is_our_domain(const struct w2_signal *s, const struct peer_id *p)
 	return n == p->domain_len && strncasecmp(s->cfg->domain, p->domain, n) == 0;
 }
 
-static struct w2_user *find_user(struct w2_signal *s, const struct peer_id *p)
-{
-	struct w2_map_entry *e = w2_map_find(&s->users, p->user, p->user_len);
-
-	return e ? (struct w2_user *)((char *)e - offsetof(struct w2_user, entry)) : NULL;
-}
-
 /* Sends the signal to every session of u that p selects, except the sender.
  * Returns how many received it. */
 static unsigned fan_out(struct w2_signal *s, struct w2_session *from, struct w2_user *u,
@@ -134,7 +127,7 @@ void w2__handle_signal(struct w2_signal *s, struct w2_session *ss, const struct 
 			    req);
 		return;
 	}
-	u = find_user(s, &p);
+	u = w2__user_find(s, p.user, p.user_len);
 	if (!u || fan_out(s, ss, u, &p, req) == 0)
 		unavailable(s, ss, to, "is not online", req);
 }

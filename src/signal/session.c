@@ -383,13 +383,19 @@ static int build_identity_strings(struct w2_signal *s, struct w2_session *ss)
 	return ss->peer_json && ss->relay_prefix ? 0 : W2_ENOMEM;
 }
 
+struct w2_user *w2__user_find(struct w2_signal *s, const char *name, size_t len)
+{
+	struct w2_map_entry *e = w2_map_find(&s->users, name, len);
+
+	return e ? (struct w2_user *)((char *)e - offsetof(struct w2_user, entry)) : NULL;
+}
+
 static struct w2_user *user_get(struct w2_signal *s, const char *name)
 {
-	struct w2_map_entry *e = w2_map_find(&s->users, name, strlen(name));
-	struct w2_user *u;
+	struct w2_user *u = w2__user_find(s, name, strlen(name));
 
-	if (e)
-		return (struct w2_user *)((char *)e - offsetof(struct w2_user, entry));
+	if (u)
+		return u;
 	u = w2_calloc(1, sizeof(*u));
 	if (!u)
 		return NULL;
@@ -445,12 +451,45 @@ static int hello_device(struct w2_signal *s, struct w2_session *ss, const struct
 	return 0;
 }
 
+/* Signs an authenticated session in as id's user: replaces a session of the
+ * same device, enforces sessionsPerUser, links it and sends welcome. */
+static void session_admit(struct w2_signal *s, struct w2_session *ss,
+			  const struct w2_identity *id, const struct w2_req *req)
+{
+	struct w2_user *u = w2__user_find(s, id->user, strlen(id->user));
+
+	replace_device(s, u, ss->device);
+	u = w2__user_find(s, id->user, strlen(id->user)); /* may be gone now */
+	if (u && u->n_sessions >= s->cfg->limits.sessions_per_user) {
+		w2__send_error(s, ss, W2_PERR_TOO_MANY_SESSIONS,
+			       "this user has reached the limit of sessions", req);
+		w2__close_session(s, ss, W2_CLOSE_TOO_MANY_SESSIONS, "too many sessions");
+		return;
+	}
+	u = user_get(s, id->user);
+	if (!u) {
+		w2__close_session(s, ss, W2_CLOSE_INTERNAL, "out of memory");
+		return;
+	}
+	ss->user = u;
+	ss->expires_at = id->expires_at;
+	W2_DLIST_PUSH(u->sessions, ss, prev_of_user, next_of_user);
+	u->n_sessions++;
+	s->metrics->sessions++;
+	s->metrics->sessions_total++;
+	if (build_identity_strings(s, ss) != 0) {
+		w2__close_session(s, ss, W2_CLOSE_INTERNAL, "out of memory");
+		return;
+	}
+	log_session(s, ss, "session opened", req->now_ms);
+	send_welcome(s, ss);
+}
+
 static void handle_hello(struct w2_signal *s, struct w2_session *ss, const struct w2_req *req)
 {
 	const struct w2_msg *m = req->msg;
 	struct w2_identity id;
 	enum w2_auth_fail why;
-	struct w2_user *u;
 
 	if (ss->user) {
 		w2__send_error(s, ss, W2_PERR_ALREADY_AUTHENTICATED,
@@ -470,39 +509,8 @@ static void handle_hello(struct w2_signal *s, struct w2_session *ss, const struc
 		w2__close_session(s, ss, W2_CLOSE_UNAUTHORIZED, "unauthorized");
 		return;
 	}
-	if (hello_device(s, ss, req) != 0)
-		return;
-	u = (struct w2_user *)w2_map_find(&s->users, id.user, strlen(id.user));
-	if (u)
-		u = (struct w2_user *)((char *)u - offsetof(struct w2_user, entry));
-	replace_device(s, u, ss->device);
-	u = (struct w2_user *)w2_map_find(&s->users, id.user, strlen(id.user));
-	if (u) {
-		u = (struct w2_user *)((char *)u - offsetof(struct w2_user, entry));
-		if (u->n_sessions >= s->cfg->limits.sessions_per_user) {
-			w2__send_error(s, ss, W2_PERR_TOO_MANY_SESSIONS,
-				       "this user has reached the limit of sessions", req);
-			w2__close_session(s, ss, W2_CLOSE_TOO_MANY_SESSIONS, "too many sessions");
-			return;
-		}
-	}
-	u = user_get(s, id.user);
-	if (!u) {
-		w2__close_session(s, ss, W2_CLOSE_INTERNAL, "out of memory");
-		return;
-	}
-	ss->user = u;
-	ss->expires_at = id.expires_at;
-	W2_DLIST_PUSH(u->sessions, ss, prev_of_user, next_of_user);
-	u->n_sessions++;
-	s->metrics->sessions++;
-	s->metrics->sessions_total++;
-	if (build_identity_strings(s, ss) != 0) {
-		w2__close_session(s, ss, W2_CLOSE_INTERNAL, "out of memory");
-		return;
-	}
-	log_session(s, ss, "session opened", req->now_ms);
-	send_welcome(s, ss);
+	if (hello_device(s, ss, req) == 0)
+		session_admit(s, ss, &id, req);
 }
 
 static void handle_refresh(struct w2_signal *s, struct w2_session *ss, const struct w2_req *req)

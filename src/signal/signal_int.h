@@ -79,6 +79,8 @@ struct w2_req {
 };
 
 /* session.c */
+/* The user named name[0..len), or NULL if no session of theirs is live. */
+struct w2_user *w2__user_find(struct w2_signal *s, const char *name, size_t len);
 void w2__send_raw(struct w2_signal *s, struct w2_session *ss, const char *text, size_t len);
 void w2__send_error(struct w2_signal *s, struct w2_session *ss, enum w2_perr code,
 		    const char *message, const struct w2_req *req);
