@@ -153,8 +153,6 @@ static void flush(struct w2_conn *c)
 		}
 		c->srv->metrics->bytes_out_total += (uint64_t)r;
 		w2_outq_consume(&c->srv->pool, wire, (size_t)r);
-		if (wire->bytes > 0)
-			continue;
 	}
 	if (wire->bytes > 0) {
 		n = w2_outq_bufs(wire, bufs, MAX_WRITE_BUFS);

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -118,11 +119,6 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_headers_complete(http_parser *p)
-{
-	conn_of(p)->http->complete = true;
-	return 0;
-}
 
 /* ---- responses ---------------------------------------------------------- */
 
@@ -172,6 +168,31 @@ static void respond_text(struct w2_conn *c, int status, const char *text, bool k
 {
 	w2__http_respond(c, status, "text/plain; charset=utf-8", NULL, text, strlen(text),
 			 c->http && c->http->parser.method == HTTP_HEAD, keep_alive);
+}
+
+/* Nothing here takes a request body, so a request with one is answered as
+ * soon as its head is complete, and the connection closed: a client cannot
+ * keep it busy streaming a body that would only be thrown away. A non-zero
+ * return stops the parser. */
+static int on_headers_complete(http_parser *p)
+{
+	struct w2_conn *c = conn_of(p);
+	bool has_body = (p->flags & F_CHUNKED) ||
+			(p->content_length > 0 && p->content_length != ULLONG_MAX);
+
+	c->http->complete = true;
+	if (p->upgrade)
+		return 0;
+	if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
+		w2__http_respond(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
+				 "method not allowed\n", 19, false, false);
+		return -1;
+	}
+	if (has_body) {
+		respond_text(c, 413, "request bodies are not accepted here\n", false);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- the WebSocket upgrade ---------------------------------------------- */
@@ -351,11 +372,7 @@ static void route(struct w2_conn *c)
 		respond_text(c, 431, "request line or header too long\n", false);
 		return;
 	}
-	if (h->parser.method != HTTP_GET && !head) {
-		w2__http_respond(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
-				 "method not allowed\n", 19, false, keep);
-		return;
-	}
+	/* Methods and bodies were refused in on_headers_complete. */
 	if (request_path(h->url, h->url_len, path, sizeof(path)) != 0) {
 		respond_text(c, 400, "bad request path\n", false);
 		return;

@@ -284,6 +284,19 @@ describe('static files', () => {
     }
   });
 
+  test('a request announcing a body is answered at once, not after the body', async () => {
+    // 100 MB announced, 3 bytes sent: the answer must not wait for the rest.
+    const t0 = Date.now();
+    const post = await rawHttp(d.port, Buffer.from('POST /signal HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\nabc'));
+    assert.equal(post.status, 405);
+    const get = await rawHttp(d.port, Buffer.from('GET /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello'));
+    assert.equal(get.status, 413, 'a GET with a body is refused');
+    const chunked = await rawHttp(d.port, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'));
+    assert.equal(chunked.status, 413, 'a chunked body is refused');
+    assert.ok(Date.now() - t0 < 2000, 'answered without waiting for the bodies');
+    d.assertAlive();
+  });
+
   test('a WebSocket upgrade on another path is refused; plain GET /signal is not a file', async () => {
     await assert.rejects(Client.open(`ws://127.0.0.1:${d.port}/other`));
     const r = await httpGet(d.port, '/signal');
