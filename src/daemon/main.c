@@ -11,7 +11,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "daemon/selfsigned.h"
+#include "transport/selfsigned.h"
 #include "signal/auth.h"
 #include "signal/signal.h"
 #include "store/store.h"

@@ -328,12 +328,13 @@ static void on_connection(uv_stream_t *ls, int status)
 	conn_begin(c);
 }
 
-struct w2_conn *w2__server_adopt(struct w2_server *srv, uv_os_sock_t fd)
+struct w2_conn *w2__server_adopt(struct w2_server *srv, uv_os_sock_t fd, bool tls)
 {
 	struct w2_conn *c;
 
 	srv->adopt_listener.srv = srv;
 	srv->adopt_listener.loopback = true;
+	srv->adopt_listener.tls = tls && srv->ssl_ctx;
 	c = conn_new(srv, &srv->adopt_listener);
 	if (!c)
 		return NULL;

@@ -121,9 +121,10 @@ void w2__conn_mark_dirty(struct w2_conn *c);
 int w2__conn_queue(struct w2_conn *c, const void *data, size_t len);
 void w2__conn_hard_close(struct w2_conn *c);
 void w2__conn_process_plain(struct w2_conn *c, const uint8_t *data, size_t len);
-/* Test and fuzzing hook: wraps a connected stream socket as a plain
- * connection of a loopback listener, as if it had been accepted. */
-struct w2_conn *w2__server_adopt(struct w2_server *srv, uv_os_sock_t fd);
+/* Test and fuzzing hook: wraps a connected stream socket as a connection
+ * of a loopback listener, as if it had been accepted; TLS if tls is set and
+ * the server has a TLS context. */
+struct w2_conn *w2__server_adopt(struct w2_server *srv, uv_os_sock_t fd, bool tls);
 
 /* ws.c */
 int w2__ws_start(struct w2_conn *c);

@@ -1,8 +1,8 @@
 /* A self-signed certificate for a daemon that must speak TLS but was given
  * no certificate (any non-loopback listener). Browsers will warn: it exists
  * so that a first start works, never as a production setting. */
-#ifndef W2_DAEMON_SELFSIGNED_H
-#define W2_DAEMON_SELFSIGNED_H
+#ifndef W2_TRANSPORT_SELFSIGNED_H
+#define W2_TRANSPORT_SELFSIGNED_H
 
 #include "core/config.h"
 

@@ -1,4 +1,4 @@
-#include "daemon/selfsigned.h"
+#include "transport/selfsigned.h"
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -114,7 +114,7 @@ int w2_selfsigned_ensure(struct w2_config *cfg, char *err)
 			return W2_ETLS;
 		}
 	}
-	W2_LOG_WARN("daemon", "TLS uses a SELF-SIGNED certificate (%s): browsers will warn and "
+	W2_LOG_WARN("tls", "TLS uses a SELF-SIGNED certificate (%s): browsers will warn and "
 			      "clients cannot verify this server. Configure tls.cert_file and "
 			      "tls.key_file for production.", cert);
 	w2_free(cfg->tls_cert_file);
