@@ -150,7 +150,7 @@ function yamlString(s) {
 }
 
 /** Renders the YAML config of a test daemon. */
-export function renderConfig({ dir, port, limits = LIMITS, extra = '' }) {
+export function renderConfig({ dir, port, limits = LIMITS, extra = '', tlsPort }) {
   const lim = Object.entries(limits).map(([k, v]) => `${k}: ${v}`).join(', ');
   return [
     `domain: ${DOMAIN}`,
@@ -158,6 +158,8 @@ export function renderConfig({ dir, port, limits = LIMITS, extra = '' }) {
     `web_root: ${yamlString(path.join(dir, 'web'))}`,
     'listen:',
     `  - address: 127.0.0.1:${port}`,
+    // A second, TLS listener (no certificate configured: self-signed).
+    ...(tlsPort ? [`  - address: 127.0.0.1:${tlsPort}`, '    tls: true'] : []),
     'auth:',
     `  audience: ${AUDIENCE}`,
     '  clock_skew: 0',
