@@ -10,6 +10,7 @@ APT_PKGS=(
   libsqlite3-dev libcmocka-dev libwslay-dev libhttp-parser-dev libsodium-dev
   libwebsockets-dev libwebsockets-evlib-uv
   nodejs npm openssl procps curl
+  chromium
 )
 
 missing=()
@@ -29,7 +30,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages for the integration tests and the benchmark comparison (PeerJS server).
+# npm packages for the integration and browser tests (ws, playwright-core driving
+# Debian's chromium) and the benchmark comparison (PeerJS server).
 if [ ! -f node_modules/.deps-stamp ] || [ package.json -nt node_modules/.deps-stamp ]; then
   npm install --no-audit --no-fund --loglevel=error
   touch node_modules/.deps-stamp
