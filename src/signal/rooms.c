@@ -88,17 +88,21 @@ static void notify_members(struct w2_signal *s, struct w2_room *r, struct w2_ses
 
 /* Sends `joined` with the other members; built in pieces because a room of
  * 256 members does not fit a stack buffer. */
-static void send_joined(struct w2_signal *s, struct w2_session *ss, struct w2_room *r)
+static void send_joined(struct w2_signal *s, struct w2_session *ss, struct w2_room *r,
+			const struct w2_req *req)
 {
-	size_t cap = 64 + r->name_json_len + (size_t)r->n_members * (W2_USER_MAX + 300);
+	size_t cap = 64 + W2_REF_FIELD_MAX + r->name_json_len +
+		     (size_t)r->n_members * (W2_USER_MAX + 300);
 	char *out = w2_malloc(cap);
+	char ref[W2_REF_FIELD_MAX];
 	size_t n;
 	bool first = true;
 
 	if (!out)
 		return;
-	n = (size_t)snprintf(out, cap, "{\"type\":\"joined\",\"room\":\"%.*s\",\"members\":[",
-			     (int)r->name_json_len, r->name_json);
+	w2__ref_field(req, ref, sizeof(ref));
+	n = (size_t)snprintf(out, cap, "{\"type\":\"joined\",\"room\":\"%.*s\"%s,\"members\":[",
+			     (int)r->name_json_len, r->name_json, ref);
 	for (uint32_t i = 0; i < r->n_members; i++) {
 		struct w2_session *m = r->members[i];
 
@@ -151,7 +155,7 @@ void w2__handle_join(struct w2_signal *s, struct w2_session *ss, const struct w2
 		return;
 	r = room_find(s, name, (size_t)n);
 	if (r && session_in_room(ss, r) >= 0) {
-		send_joined(s, ss, r);
+		send_joined(s, ss, r, req);
 		return;
 	}
 	if (ss->n_rooms >= s->cfg->limits.rooms_per_session) {
@@ -177,7 +181,7 @@ void w2__handle_join(struct w2_signal *s, struct w2_session *ss, const struct w2
 	}
 	r->members[r->n_members++] = ss;
 	ss->rooms[ss->n_rooms++] = r;
-	send_joined(s, ss, r);
+	send_joined(s, ss, r, req);
 	notify_members(s, r, ss, "joined");
 }
 
@@ -205,7 +209,8 @@ static void leave_at(struct w2_signal *s, struct w2_session *ss, uint32_t i)
 void w2__handle_leave(struct w2_signal *s, struct w2_session *ss, const struct w2_req *req)
 {
 	char name[W2_ROOM_MAX + 1];
-	char out[W2_ROOM_MAX * 6 + 48];
+	char out[W2_ROOM_MAX * 6 + 48 + W2_REF_FIELD_MAX];
+	char ref[W2_REF_FIELD_MAX];
 	long n = room_name(s, ss, req, name, sizeof(name));
 	struct w2_room *r;
 	int i;
@@ -219,8 +224,9 @@ void w2__handle_leave(struct w2_signal *s, struct w2_session *ss, const struct w
 		w2__send_error(s, ss, W2_PERR_NOT_IN_ROOM, "this session is not in that room", req);
 		return;
 	}
-	k = snprintf(out, sizeof(out), "{\"type\":\"left\",\"room\":\"%.*s\"}",
-		     (int)r->name_json_len, r->name_json);
+	w2__ref_field(req, ref, sizeof(ref));
+	k = snprintf(out, sizeof(out), "{\"type\":\"left\",\"room\":\"%.*s\"%s}",
+		     (int)r->name_json_len, r->name_json, ref);
 	leave_at(s, ss, (uint32_t)i);
 	w2__send_raw(s, ss, out, (size_t)k);
 }

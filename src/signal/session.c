@@ -517,7 +517,8 @@ static void handle_refresh(struct w2_signal *s, struct w2_session *ss, const str
 {
 	struct w2_identity id;
 	enum w2_auth_fail why;
-	char out[96];
+	char ref[W2_REF_FIELD_MAX];
+	char out[96 + W2_REF_FIELD_MAX];
 	int n;
 
 	why = w2_auth_verify(s->auth, req->buf + req->msg->token.off, req->msg->token.len,
@@ -532,21 +533,36 @@ static void handle_refresh(struct w2_signal *s, struct w2_session *ss, const str
 		return;
 	}
 	ss->expires_at = id.expires_at;
-	n = snprintf(out, sizeof(out), "{\"type\":\"refreshed\",\"expires\":%lld}",
-		     (long long)id.expires_at);
+	w2__ref_field(req, ref, sizeof(ref));
+	n = snprintf(out, sizeof(out), "{\"type\":\"refreshed\",\"expires\":%lld%s}",
+		     (long long)id.expires_at, ref);
 	w2__send_raw(s, ss, out, (size_t)n);
+}
+
+int w2__ref_field(const struct w2_req *req, char *out, size_t cap)
+{
+	const struct w2_span *id = &req->msg->id;
+	int n = 0;
+
+	/* The id was validated as a JSON string of at most W2_ID_MAX bytes, so
+	 * its raw bytes are copied as they came. */
+	if (id->present && id->len <= W2_ID_MAX)
+		n = snprintf(out, cap, ",\"ref\":\"%.*s\"", (int)id->len, req->buf + id->off);
+	if (n <= 0 || (size_t)n >= cap) {
+		out[0] = '\0';
+		n = 0;
+	}
+	return n;
 }
 
 static void handle_ping(struct w2_signal *s, struct w2_session *ss, const struct w2_req *req)
 {
-	char out[W2_ID_MAX + 48];
+	char ref[W2_REF_FIELD_MAX];
+	char out[W2_REF_FIELD_MAX + 32];
 	int n;
 
-	if (req->msg->id.present && req->msg->id.len <= W2_ID_MAX)
-		n = snprintf(out, sizeof(out), "{\"type\":\"pong\",\"ref\":\"%.*s\"}",
-			     (int)req->msg->id.len, req->buf + req->msg->id.off);
-	else
-		n = snprintf(out, sizeof(out), "{\"type\":\"pong\"}");
+	w2__ref_field(req, ref, sizeof(ref));
+	n = snprintf(out, sizeof(out), "{\"type\":\"pong\"%s}", ref);
 	w2__send_raw(s, ss, out, (size_t)n);
 }
 

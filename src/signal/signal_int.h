@@ -13,6 +13,7 @@
 
 #define W2_DEVICE_MAX 32
 #define W2_ID_MAX 128     /* bytes of a client request id */
+#define W2_REF_FIELD_MAX (W2_ID_MAX + 16) /* ,"ref":"<id>" */
 #define W2_ROOM_MAX 128   /* bytes of a decoded room name */
 #define W2_SESSION_ID_LEN 22
 #define W2_ABUSE_WINDOW_MS 10000
@@ -86,6 +87,9 @@ void w2__send_error(struct w2_signal *s, struct w2_session *ss, enum w2_perr cod
 		    const char *message, const struct w2_req *req);
 void w2__close_session(struct w2_signal *s, struct w2_session *ss, uint16_t code,
 		       const char *reason);
+/* Writes ,"ref":"<id>" for a request that had an id (else "") into out;
+ * returns its length. Every answer to a request carries it. */
+int w2__ref_field(const struct w2_req *req, char *out, size_t cap);
 /* Decodes a string span; returns length or -1. */
 long w2__span_string(const struct w2_req *req, struct w2_span sp, char *out, size_t cap);
 int w2__device_valid(const char *d, size_t len);

@@ -593,6 +593,26 @@ static void test_rooms(void **state)
 	assert_int_equal(f->metrics.rooms, 1);
 }
 
+/* Every answer to a request with an id carries it back as ref. */
+static void test_answers_carry_ref(void **state)
+{
+	struct fixture *f = *state;
+	struct w2_conn *a = sign_in(f, 0, "alice", "laptop");
+	char *tok = token_for("alice", 600, f->now);
+	char msg[4096];
+
+	send_text(f, a, "{\"type\":\"join\",\"room\":\"r\",\"id\":\"j1\"}");
+	assert_string_equal(next_frame(a), "{\"type\":\"joined\",\"room\":\"r\",\"ref\":\"j1\",\"members\":[]}");
+	send_text(f, a, "{\"type\":\"leave\",\"room\":\"r\",\"id\":\"l\\u00e9\"}");
+	assert_string_equal(next_frame(a), "{\"type\":\"left\",\"room\":\"r\",\"ref\":\"l\\u00e9\"}");
+	snprintf(msg, sizeof(msg), "{\"type\":\"refresh\",\"token\":\"%s\",\"id\":\"t\"}", tok);
+	send_text(f, a, msg);
+	assert_non_null(strstr(next_frame(a), ",\"ref\":\"t\"}"));
+	send_text(f, a, "{\"type\":\"ping\"}");
+	assert_string_equal(next_frame(a), "{\"type\":\"pong\"}");
+	w2_free(tok);
+}
+
 static void test_room_limits(void **state)
 {
 	struct fixture *f = *state;
@@ -719,6 +739,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hello_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rooms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_answers_carry_ref, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_room_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_leaves_rooms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_all, setup, teardown),

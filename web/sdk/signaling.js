@@ -232,9 +232,9 @@ export class SignalingClient extends EventTarget {
    * Sends a request (join, leave, ping, refresh) with a fresh `id` and waits
    * for its answer (joined, left, pong, refreshed).
    *
-   * The server answers one session's messages in order; pong carries the id
-   * as `ref`, the other answers are matched to the oldest request waiting
-   * for that answer type (and room).
+   * Every answer carries the request's id as `ref` (docs/protocol.md), which
+   * is how it is matched; an answer without one (an older server) falls back
+   * to the oldest request waiting for that answer type (and room).
    *
    * @param {{type: 'join' | 'leave' | 'ping' | 'refresh'} & Record<string, unknown>} msg
    * @param {{timeoutMs?: number}} [opts]
