@@ -2,82 +2,21 @@
 // loaded from the real daemon: what a developer using SignalingClient sees.
 //
 // The daemons here serve a copy of the repository's web/ folder (the SDK is
-// imported from /sdk/signaling.js), and the restart test needs a new daemon
-// on the SAME port; startDaemon() does neither, so this file spawns its own
-// with the shared config renderer of ../integration/lib.mjs.
+// imported from /sdk/signaling.js); the restart test starts a second daemon
+// on the SAME port.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import {
-  DOMAIN, WAIT_MS, daemonEnv, daemonPath, httpGet, mintToken, renderConfig, sleep, uniqueUser,
-} from '../integration/lib.mjs';
+import { DOMAIN, freePort, mintToken, sleep, startDaemon, uniqueUser } from '../integration/lib.mjs';
 import { launchBrowser } from './browser.mjs';
 
-const SOURCE_DIR = process.env.W2_SOURCE_DIR
-  ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const WEB = path.join(process.env.W2_SOURCE_DIR
+  ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'), 'web');
 
-const live = new Set();
-process.on('exit', () => {
-  for (const p of live) {
-    try { p.kill('SIGKILL'); } catch { /* gone */ }
-  }
-});
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Starts webrtc2d serving a copy of web/ on `port` (a free one if omitted);
- * resolves once /healthz answers 200. Returns {port, url, stop()}.
- */
-async function startWebDaemon(port) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'w2-sdk-'));
-  fs.mkdirSync(path.join(dir, 'var'));
-  fs.cpSync(path.join(SOURCE_DIR, 'web'), path.join(dir, 'web'), { recursive: true });
-  const p = port ?? await freePort();
-  const configPath = path.join(dir, 'webrtc2d.yaml');
-  fs.writeFileSync(configPath, renderConfig({ dir, port: p }));
-  const proc = spawn(daemonPath(), ['--config', configPath], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: daemonEnv() });
-  live.add(proc);
-  let log = '';
-  proc.stderr.on('data', (b) => { log = (log + b).slice(-4000); });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  let alive = true;
-  exited.then(() => { alive = false; live.delete(proc); });
-  const stop = async () => {
-    if (alive) {
-      proc.kill('SIGTERM');
-      if (await Promise.race([exited.then(() => false), sleep(WAIT_MS).then(() => true)])) {
-        proc.kill('SIGKILL');
-        await exited;
-      }
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + WAIT_MS;
-  while (Date.now() < deadline && alive) {
-    try {
-      if ((await httpGet(p, '/healthz', { timeout: 500 })).status === 200) {
-        return { port: p, url: `http://127.0.0.1:${p}/`, stop };
-      }
-    } catch { /* not listening yet */ }
-    await sleep(30);
-  }
-  await stop();
-  throw new Error(`webrtc2d did not become healthy on port ${p}; log:\n${log}`);
+/** A daemon serving the repository's web/, on `port` if given. */
+function startWebDaemon(port) {
+  return startDaemon({ web: WEB, port });
 }
 
 // Runs in the page: creates a SignalingClient as window.sc and records what
@@ -142,7 +81,7 @@ describe('SDK SignalingClient in Chromium against webrtc2d', () => {
 
   async function newPage() {
     const page = await context.newPage();
-    await page.goto(d.url);
+    await page.goto(`http://127.0.0.1:${d.port}/`);
     return page;
   }
 

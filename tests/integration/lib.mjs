@@ -134,7 +134,8 @@ export function daemonEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
-function freePort() {
+/** A free TCP port on 127.0.0.1 (free when asked; bind promptly). */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -176,9 +177,14 @@ export function renderConfig({ dir, port, limits = LIMITS, extra = '', tlsPort }
   ].join('\n');
 }
 
-function makeDirs() {
+/** A temp dir with var/ and a web root: a copy of `web` if given, else WEB_FILES. */
+function makeDirs(web) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'w2-it-'));
   fs.mkdirSync(path.join(dir, 'var'));
+  if (web) {
+    fs.cpSync(web, path.join(dir, 'web'), { recursive: true });
+    return dir;
+  }
   fs.mkdirSync(path.join(dir, 'web'));
   for (const [name, content] of Object.entries(WEB_FILES)) {
     const p = path.join(dir, 'web', name);
@@ -331,15 +337,18 @@ class Daemon {
 
 /**
  * Starts a daemon on a free port with a fresh temp dir; resolves once
- * /healthz answers 200. opts.limits / opts.extra change the config.
+ * /healthz answers 200. opts.limits / opts.extra / opts.tlsPort change the
+ * config; opts.port fixes the port; opts.web is a folder to serve (copied)
+ * instead of the test files.
  */
 export async function startDaemon(opts = {}) {
-  const dir = makeDirs();
+  const dir = makeDirs(opts.web);
   let lastErr;
-  for (let attempt = 0; attempt < 6; attempt++) {
-    const port = attempt < 3 ? await freePort() : 20000 + crypto.randomInt(20000);
+  // A fixed opts.port (a restart on the same address) gets one attempt.
+  for (let attempt = 0; attempt < (opts.port ? 1 : 6); attempt++) {
+    const port = opts.port ?? (attempt < 3 ? await freePort() : 20000 + crypto.randomInt(20000));
     const configPath = path.join(dir, 'webrtc2d.yaml');
-    fs.writeFileSync(configPath, renderConfig({ dir, port, ...opts }));
+    fs.writeFileSync(configPath, renderConfig({ ...opts, dir, port }));
     const proc = spawn(daemonPath(), ['--config', configPath], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],

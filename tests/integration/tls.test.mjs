@@ -8,16 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { DOMAIN, WAIT_MS, mintToken, rawMember, sleep, startDaemon, uniqueUser } from './lib.mjs';
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { DOMAIN, WAIT_MS, freePort, mintToken, rawMember, sleep, startDaemon, uniqueUser } from './lib.mjs';
 
 /** Opens a wss session and returns {ws, welcome, next(type)}. */
 function wssSession(port, user, device) {

@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/config.h"
+#include "core/error.h"
 #include "signal/auth.h"
 #include "signal/signal.h"
 
@@ -37,7 +38,7 @@ static int rec_send(struct w2_conn *c, const struct iovec *iov, int n)
 	char *f;
 
 	if (c->closes)
-		return -11; /* W2_ECLOSED */
+		return W2_ECLOSED;
 	for (int i = 0; i < n; i++)
 		len += iov[i].iov_len;
 	f = malloc(len + 1);
@@ -463,9 +464,9 @@ static void test_parse_errors_keep_session(void **state)
 		send_text(f, a, cases[i].text);
 		expect_error(a, cases[i].code);
 	}
-	w2_signal_handle_refused(f->s, a->ss, -7 /* W2_ELIMIT */, f->now);
+	w2_signal_handle_refused(f->s, a->ss, W2_ELIMIT, f->now);
 	expect_error(a, "too-large");
-	w2_signal_handle_refused(f->s, a->ss, -9 /* W2_EPROTO */, f->now);
+	w2_signal_handle_refused(f->s, a->ss, W2_EPROTO, f->now);
 	expect_error(a, "bad-message");
 	assert_int_equal(a->closes, 0);
 	send_text(f, a, "{\"type\":\"ping\"}");
