@@ -385,6 +385,9 @@ int w2_config_default(struct w2_config **out)
 		c->listen[0].port = 8080;
 	}
 	c->clock_skew_s = 60;
+	/* Safe here: the default listens on 127.0.0.1 only. */
+	c->guest_tokens = true;
+	c->guest_token_ttl_s = W2_GUEST_TTL_DEFAULT;
 	c->limits = k_default_limits;
 	c->log_level = W2_LOG_LEVEL_INFO;
 	c->conn_logging = W2_CONN_LOG_NONE;
@@ -476,6 +479,24 @@ static int validate_lists(const struct w2_config *cfg, char *err)
 	return 0;
 }
 
+bool w2_config_can_sign(const struct w2_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_keys; i++)
+		if (cfg->keys[i].alg == W2_JWT_HS256)
+			return true;
+	return cfg->n_keys == 0;
+}
+
+static int validate_guest(const struct w2_config *cfg, char *err)
+{
+	if (cfg->guest_token_ttl_s == 0 || cfg->guest_token_ttl_s > W2_GUEST_TTL_MAX)
+		return w2__config_set_err(err, "auth.guest_token_ttl: must be 1 to %d seconds",
+		                          W2_GUEST_TTL_MAX);
+	if (cfg->guest_tokens && !w2_config_can_sign(cfg))
+		return w2__config_set_err(err, "auth.guest_tokens: %s", W2__GUEST_NO_KEY);
+	return 0;
+}
+
 static int validate_limits(const struct w2_limits *l, char *err)
 {
 	for (size_t i = 0; i < W2__CONFIG_N_LIMITS; i++)
@@ -526,6 +547,8 @@ int w2_config_validate(const struct w2_config *cfg, char *err)
 	rc = validate_listen(cfg, err);
 	if (rc == 0)
 		rc = validate_lists(cfg, err);
+	if (rc == 0)
+		rc = validate_guest(cfg, err);
 	if (rc == 0)
 		rc = validate_limits(&cfg->limits, err);
 	return rc;

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #define W2_CONFIG_ERR_MAX 256
+#define W2_GUEST_TTL_DEFAULT 43200     /* seconds: 12 hours */
+#define W2_GUEST_TTL_MAX (366 * 86400) /* what `webrtc2d token --ttl` allows */
 
 /* One listening socket. `host` is a numeric IPv4/IPv6 address or "localhost". */
 struct w2_listen {
@@ -79,6 +81,12 @@ struct w2_config {
 	char *audience;       /* optional: required "aud" claim */
 	char *issuer;         /* optional: required "iss" claim */
 	uint32_t clock_skew_s; /* leeway for exp/nbf */
+	/* POST /auth/guest hands out a token for any free user name (the web
+	 * app's "sign in with a name"). On only in the embedded default; a
+	 * loaded file leaves it off unless it says otherwise. Needs an HS256 key
+	 * the daemon can sign with (docs/security-auth.md, "Guest sign-in"). */
+	bool guest_tokens;
+	uint32_t guest_token_ttl_s; /* lifetime of a guest token, 1..W2_GUEST_TTL_MAX */
 
 	struct w2_ice_server *ice_servers;
 	size_t n_ice_servers;
@@ -92,10 +100,11 @@ struct w2_config {
 
 /* Returns a config holding the embedded defaults (127.0.0.1:8080, domain
  * "localhost", state in ./var, web root ./web, no keys: the daemon adds the
- * generated HS256 key). Caller owns the result. */
+ * generated HS256 key; guest tokens on). Caller owns the result. */
 int w2_config_default(struct w2_config **out);
 
-/* Parses YAML `text` of `len` bytes on top of the embedded defaults.
+/* Parses YAML `text` of `len` bytes on top of the embedded defaults, except
+ * that guest tokens start off (a file must ask for them).
  * On failure returns W2_ECONFIG (or W2_ENOMEM) and writes into `err` (of
  * W2_CONFIG_ERR_MAX bytes) a sentence naming the key and line, e.g.
  * "line 7: limits.room_size: expected a positive integer, got \"many\"".
@@ -121,6 +130,10 @@ int w2_config_add_key(struct w2_config *cfg, const struct w2_auth_key *key);
 
 /* Frees cfg and everything it owns; accepts NULL. */
 void w2_config_destroy(struct w2_config *cfg);
+
+/* True if cfg holds a key the daemon can sign tokens with (an HS256 secret),
+ * or no key at all (the daemon then generates an HS256 key at start). */
+bool w2_config_can_sign(const struct w2_config *cfg);
 
 /* True if host is a loopback address (127.0.0.0/8, ::1, "localhost"). */
 bool w2_host_is_loopback(const char *host);

@@ -92,6 +92,35 @@ static int e_u32_pos(struct ectx *e, void *dst)
 	return 0;
 }
 
+static int e_guest_tokens(struct ectx *e, void *dst)
+{
+	char q[W2__QUOTE_MAX];
+	bool on = strcmp(e->value, "true") == 0;
+
+	if (!on && strcmp(e->value, "false") != 0)
+		return env_fail(e, "expected true or false, got %s", env_quoted(e, q));
+	/* Keys come from the file only, so they are final here. */
+	if (on && !w2_config_can_sign(e->cfg))
+		return env_fail(e, "%s", W2__GUEST_NO_KEY);
+	*(bool *)dst = on;
+	return 0;
+}
+
+static int e_guest_ttl(struct ectx *e, void *dst)
+{
+	char q[W2__QUOTE_MAX];
+	uint32_t v = 0;
+	int rc = w2__config_parse_u32(e->value, strlen(e->value), &v);
+
+	if (rc == W2_EINVAL || (rc == 0 && v == 0))
+		return env_fail(e, "expected a positive integer, got %s", env_quoted(e, q));
+	if (rc != 0 || v > W2_GUEST_TTL_MAX)
+		return env_fail(e, "%s is out of range (at most %d)", env_quoted(e, q),
+		                W2_GUEST_TTL_MAX);
+	*(uint32_t *)dst = v;
+	return 0;
+}
+
 static int e_log_level(struct ectx *e, void *dst)
 {
 	char q[W2__QUOTE_MAX];
@@ -187,6 +216,8 @@ static const struct env_var k_env_vars[] = {
     {"TLS_KEY_FILE", e_opt_str, offsetof(struct w2_config, tls_key_file)},
     {"AUTH_AUDIENCE", e_opt_str, offsetof(struct w2_config, audience)},
     {"AUTH_ISSUER", e_opt_str, offsetof(struct w2_config, issuer)},
+    {"AUTH_GUEST_TOKENS", e_guest_tokens, offsetof(struct w2_config, guest_tokens)},
+    {"AUTH_GUEST_TOKEN_TTL", e_guest_ttl, offsetof(struct w2_config, guest_token_ttl_s)},
     {"LOG_LEVEL", e_log_level, offsetof(struct w2_config, log_level)},
     {"LOG_CONNECTIONS", e_conn_logging, offsetof(struct w2_config, conn_logging)},
 };

@@ -28,6 +28,10 @@
 #define W2__CLOCK_SKEW_MAX 86400
 #define W2__QUOTE_MAX 48 /* a quoted user value in a message */
 #define W2__HOST_MAX 64
+/* Why guest tokens cannot be on; the start of the sentence names the key or variable. */
+#define W2__GUEST_NO_KEY                                                                           \
+	"needs a key the daemon can sign with (an HS256 key in auth.keys, or no keys for the "   \
+	"generated one); RS256/ES256 public keys only verify"
 
 /* A name and the enum value it stands for, as read from YAML or the environment. */
 struct w2__config_name_value {

@@ -810,17 +810,35 @@ static int h_keys(struct pctx *p, const yaml_event_t *ev, void *dst)
 	return walk_seq(p, ev, key_item, dst, W2__KEYS_MAX, "a list of keys");
 }
 
+static int h_guest_ttl(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	return take_u32(p, ev, 1, W2_GUEST_TTL_MAX, dst);
+}
+
+enum { AF_AUDIENCE, AF_ISSUER, AF_CLOCK_SKEW, AF_KEYS, AF_GUEST_TOKENS, AF_GUEST_TTL, AF_N };
+
+static const struct field k_auth_fields[AF_N] = {
+    [AF_AUDIENCE] = {"audience", h_opt_str, offsetof(struct w2_config, audience)},
+    [AF_ISSUER] = {"issuer", h_opt_str, offsetof(struct w2_config, issuer)},
+    [AF_CLOCK_SKEW] = {"clock_skew", h_clock_skew, offsetof(struct w2_config, clock_skew_s)},
+    [AF_KEYS] = {"keys", h_keys, 0},
+    [AF_GUEST_TOKENS] = {"guest_tokens", h_bool, offsetof(struct w2_config, guest_tokens)},
+    [AF_GUEST_TTL] = {"guest_token_ttl", h_guest_ttl,
+                      offsetof(struct w2_config, guest_token_ttl_s)},
+};
+
+/* Guest tokens are minted by the daemon, so they need a secret it holds; a
+ * deployment that only verifies an identity provider's tokens has none.
+ * Checked here, once the whole section is read, to name the line. */
 static int h_auth(struct pctx *p, const yaml_event_t *ev, void *dst)
 {
-	static const struct field fields[] = {
-	    {"audience", h_opt_str, offsetof(struct w2_config, audience)},
-	    {"issuer", h_opt_str, offsetof(struct w2_config, issuer)},
-	    {"clock_skew", h_clock_skew, offsetof(struct w2_config, clock_skew_s)},
-	    {"keys", h_keys, 0},
-	};
-	unsigned long lines[4];
+	const struct w2_config *cfg = dst;
+	unsigned long lines[AF_N];
+	int rc = walk_map(p, ev, k_auth_fields, AF_N, dst, lines);
 
-	return walk_map(p, ev, fields, 4, dst, lines);
+	if (rc == 0 && cfg->guest_tokens && !w2_config_can_sign(cfg))
+		return fail_sub(p, lines[AF_GUEST_TOKENS], "guest_tokens", "%s", W2__GUEST_NO_KEY);
+	return rc;
 }
 
 /* ---- ice_servers -------------------------------------------------------------- */
@@ -1037,6 +1055,9 @@ int w2_config_parse(const char *text, size_t len, const char *base_dir, struct w
 		w2_config_destroy(p.cfg);
 		return w2__config_set_nomem(err);
 	}
+	/* A file usually means a server others can reach: anyone reaching it
+	 * could take any free name, so guest sign-in waits to be asked for. */
+	p.cfg->guest_tokens = false;
 	yaml_parser_set_input_string(&p.yp, (const unsigned char *)p.text, len);
 	rc = parse_stream(&p);
 	yaml_parser_delete(&p.yp);

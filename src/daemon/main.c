@@ -107,6 +107,24 @@ static int prepare_config(const char *path, struct w2_config **out, char *err)
 	return 0;
 }
 
+/* Guest sign-in hands a token to whoever asks for a free name. On the
+ * embedded default only this machine can ask; on any other address anyone
+ * who reaches the server can, which is rarely what was meant. */
+static void warn_guest_exposure(const struct w2_config *cfg)
+{
+	if (!cfg->guest_tokens)
+		return;
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		if (w2_host_is_loopback(cfg->listen[i].host))
+			continue;
+		W2_LOG_WARN(MOD, "WARNING: auth.guest_tokens is on and a listener is not on "
+			    "loopback: anyone who can reach this server can sign in under any "
+			    "name nobody is using (set auth.guest_tokens: false unless that is "
+			    "intended)");
+		return;
+	}
+}
+
 /* ---- signals ------------------------------------------------------------ */
 
 static void on_drained(void *arg)
@@ -174,7 +192,8 @@ static void on_hup(uv_signal_t *h, int signum)
 	d->auth = auth;
 	d->cfg = cfg;
 	w2_log_set_level(cfg->log_level);
-	W2_LOG_INFO(MOD, "config reloaded");
+	W2_LOG_INFO(MOD, "config reloaded; guest sign-in %s", cfg->guest_tokens ? "on" : "off");
+	warn_guest_exposure(cfg);
 }
 
 /* ---- run ---------------------------------------------------------------- */
@@ -209,6 +228,9 @@ static void announce(const struct w2_config *cfg)
 			    cfg->listen[i].port);
 	W2_LOG_INFO(MOD, "domain=%s state_dir=%s; get a token with: webrtc2d token --user NAME",
 		    cfg->domain, cfg->state_dir);
+	W2_LOG_INFO(MOD, "guest sign-in (POST /auth/guest) %s",
+		    cfg->guest_tokens ? "on" : "off");
+	warn_guest_exposure(cfg);
 }
 
 static int run(const char *config_path)
@@ -292,12 +314,7 @@ static int cmd_token(const char *config_path, const char *user, long ttl)
 		fprintf(stderr, "webrtc2d token: %s\n", err);
 		return 1;
 	}
-	rc = W2_ENOENT;
-	for (size_t i = 0; i < cfg->n_keys && rc == W2_ENOENT; i++)
-		if (cfg->keys[i].alg == W2_JWT_HS256)
-			rc = w2_auth_mint_hs256(cfg->keys[i].material, cfg->keys[i].material_len, user,
-						(int64_t)time(NULL), ttl, cfg->audience, cfg->issuer,
-						&token);
+	rc = w2_auth_mint_local(cfg, user, (int64_t)time(NULL), ttl, &token);
 	w2_config_destroy(cfg);
 	if (rc != 0) {
 		fprintf(stderr, "webrtc2d token: %s\n",

@@ -754,6 +754,22 @@ fail:
 	return rc;
 }
 
+int w2_auth_mint_local(const struct w2_config *cfg, const char *user, int64_t now_s,
+		       int64_t ttl_s, char **out_token)
+{
+	if (!out_token)
+		return W2_EINVAL;
+	*out_token = NULL;
+	if (!cfg)
+		return W2_EINVAL;
+	for (size_t i = 0; i < cfg->n_keys; i++)
+		if (cfg->keys[i].alg == W2_JWT_HS256)
+			return w2_auth_mint_hs256(cfg->keys[i].material, cfg->keys[i].material_len,
+						  user, now_s, ttl_s, cfg->audience, cfg->issuer,
+						  out_token);
+	return W2_ENOENT;
+}
+
 /* ---- user names ---- */
 
 int w2_user_name_valid(const char *name, size_t len)

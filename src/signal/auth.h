@@ -62,6 +62,14 @@ int w2_auth_mint_hs256(const unsigned char *secret, size_t secret_len, const cha
 		       int64_t now_s, int64_t ttl_s, const char *aud, const char *iss,
 		       char **out_token);
 
+/* Signs a token for `user` with the first HS256 key of cfg (borrowed) and
+ * cfg's audience and issuer: what `webrtc2d token` prints and what guest
+ * sign-in hands out, so hello accepts both. Returns 0 and a heap string the
+ * caller frees with w2_free(), W2_ENOENT if cfg has no HS256 key, or another
+ * negative W2_E* code (W2_EINVAL for a bad user name or ttl). */
+int w2_auth_mint_local(const struct w2_config *cfg, const char *user, int64_t now_s,
+		       int64_t ttl_s, char **out_token);
+
 /* True if name is a valid user local part: 1..W2_USER_MAX bytes of
  * [A-Za-z0-9._-], not starting with '.' */
 int w2_user_name_valid(const char *name, size_t len);

@@ -217,6 +217,7 @@ int w2_signal_create(struct w2_signal **out, const struct w2_config *cfg,
 	s->auth = auth;
 	s->metrics = metrics;
 	s->pseudonym_day = -1;
+	s->guest_bucket_milli = (uint64_t)W2_GUEST_RATE * 1000;
 	if (w2_msg_parser_create(&s->parser, cfg->limits.max_message_bytes) != 0)
 		goto fail;
 	if (w2_map_init(&s->users) != 0 || w2_map_init(&s->rooms) != 0)

@@ -71,4 +71,33 @@ void w2_signal_close_all(struct w2_signal *s, uint16_t code, const char *reason)
  * Returns the number of live sessions. */
 size_t w2_signal_bookkeeping(struct w2_signal *s, uint64_t now_ms);
 
+/* ---- guest sign-in (POST /auth/guest, docs/security-auth.md) ---- */
+
+/* Outcomes of a guest sign-in; the transport maps each to an HTTP status
+ * and an error code (docs/protocol.md, "HTTP API"). */
+enum w2_guest_result {
+	W2_GUEST_OK = 0,
+	W2_GUEST_DISABLED,     /* auth.guest_tokens is off */
+	W2_GUEST_RATE_LIMITED, /* more than W2_GUEST_RATE sign-ins a second, server-wide */
+	W2_GUEST_BAD_NAME,     /* not a user name (docs/protocol.md) */
+	W2_GUEST_NAME_TAKEN,   /* that user has a live session */
+	W2_GUEST_FAILED,       /* no signing key or out of memory */
+	W2_GUEST_RESULT_COUNT_
+};
+
+#define W2_GUEST_RATE 20 /* guest tokens a second, and the burst, for the whole server */
+
+struct w2_guest_grant {
+	char *token;        /* heap-owned by the caller: w2_free() it */
+	int64_t expires_at; /* the token's exp, Unix seconds */
+};
+
+/* Mints a guest token for user `name` (len bytes, borrowed) at now_ms (Unix
+ * ms), as `webrtc2d token` would with the guest ttl. Every call while guest
+ * tokens are on takes from one server-wide token bucket, so that neither
+ * minting nor probing which names are online can be done in bulk. On
+ * W2_GUEST_OK fills *out; otherwise out->token is NULL. */
+enum w2_guest_result w2_signal_guest_token(struct w2_signal *s, const char *name, size_t len,
+					   uint64_t now_ms, struct w2_guest_grant *out);
+
 #endif

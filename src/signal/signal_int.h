@@ -70,6 +70,8 @@ struct w2_signal {
 	uint64_t now_ms; /* the latest time given to the engine (Unix ms) */
 	unsigned char pseudonym_key[32];
 	int64_t pseudonym_day;
+	uint64_t guest_bucket_ms;    /* guest sign-in token bucket: last refill */
+	uint64_t guest_bucket_milli; /* tokens x 1000 */
 };
 
 /* One request being handled: the frame and its parsed envelope. */

@@ -1,5 +1,6 @@
 /* HTTP/1.1 requests on http-parser: the WebSocket upgrade at /signal
- * (RFC 6455 section 4.2), /healthz, /metrics and static files.
+ * (RFC 6455 section 4.2), /healthz, /metrics, the JSON API (api.c) and
+ * static files.
  *
  * The request state is allocated when a connection starts speaking HTTP and
  * freed at the upgrade, so WebSocket connections do not carry it. */
@@ -131,7 +132,9 @@ static const char *status_text(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
 	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
@@ -141,9 +144,6 @@ static const char *status_text(int status)
 	}
 }
 
-/* Queues a complete response. extra: more header lines, each ending CRLF. */
-void w2__http_respond(struct w2_conn *c, int status, const char *type, const char *extra,
-		      const void *body, size_t len, bool head, bool keep_alive);
 void w2__http_respond(struct w2_conn *c, int status, const char *type, const char *extra,
 		      const void *body, size_t len, bool head, bool keep_alive)
 {
@@ -170,10 +170,22 @@ static void respond_text(struct w2_conn *c, int status, const char *text, bool k
 			 c->http && c->http->parser.method == HTTP_HEAD, keep_alive);
 }
 
+static int request_path(const char *url, size_t url_len, char *out, size_t cap);
+
+/* True if the request goes to guest sign-in, the one path that takes POST. */
+static bool is_guest_request(const struct w2_http *h)
+{
+	char path[sizeof(W2_API_GUEST_PATH) + 1];
+
+	return !h->url_too_long && request_path(h->url, h->url_len, path, sizeof(path)) == 0 &&
+	       strcmp(path, W2_API_GUEST_PATH) == 0;
+}
+
 /* Nothing here takes a request body, so a request with one is answered as
  * soon as its head is complete, and the connection closed: a client cannot
- * keep it busy streaming a body that would only be thrown away. A non-zero
- * return stops the parser. */
+ * keep it busy streaming a body that would only be thrown away. Only GET and
+ * HEAD are served, except POST for guest sign-in (which takes no body
+ * either). A non-zero return stops the parser. */
 static int on_headers_complete(http_parser *p)
 {
 	struct w2_conn *c = conn_of(p);
@@ -183,6 +195,8 @@ static int on_headers_complete(http_parser *p)
 	c->http->complete = true;
 	if (p->upgrade)
 		return 0;
+	if (is_guest_request(c->http))
+		return w2__api_guest_head(c, p->method, has_body);
 	if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
 		w2__http_respond(c, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
 				 "method not allowed\n", 19, false, false);
@@ -283,7 +297,7 @@ static bool handle_upgrade(struct w2_conn *c, const char *path)
 
 /* ---- plain requests ----------------------------------------------------- */
 
-static int hexval(char ch)
+int w2__http_hexval(char ch)
 {
 	if (ch >= '0' && ch <= '9')
 		return ch - '0';
@@ -312,8 +326,8 @@ static int request_path(const char *url, size_t url_len, char *out, size_t cap)
 		char ch = p[i];
 
 		if (ch == '%') {
-			int a = i + 2 < len ? hexval(p[i + 1]) : -1;
-			int b = i + 2 < len ? hexval(p[i + 2]) : -1;
+			int a = i + 2 < len ? w2__http_hexval(p[i + 1]) : -1;
+			int b = i + 2 < len ? w2__http_hexval(p[i + 2]) : -1;
 
 			if (a < 0 || b < 0)
 				return -1;
@@ -382,6 +396,10 @@ static void route(struct w2_conn *c)
 			     keep);
 	else if (strcmp(path, "/metrics") == 0)
 		serve_metrics(c, head, keep);
+	else if (strcmp(path, W2_API_GUEST_PATH) == 0)
+		w2__api_guest(c, h->url, h->url_len, keep);
+	else if (strcmp(path, W2_API_INFO_PATH) == 0)
+		w2__api_info(c, head, keep);
 	else if (strcmp(path, "/signal") == 0)
 		w2__http_respond(c, 426, "text/plain; charset=utf-8",
 				 "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",

@@ -18,9 +18,6 @@
 
 #define STATIC_MAX_BYTES (8u << 20)
 
-void w2__http_respond(struct w2_conn *c, int status, const char *type, const char *extra,
-		      const void *body, size_t len, bool head, bool keep_alive);
-
 static const struct {
 	const char *ext;
 	const char *type;

@@ -141,6 +141,24 @@ int w2__http_start(struct w2_conn *c);
 void w2__http_feed(struct w2_conn *c, const uint8_t *data, size_t len);
 void w2__http_release(struct w2_conn *c);
 
+/* Queues a complete response; extra: more header lines, each ending CRLF.
+ * With head, the body is left out (its length is still announced). */
+void w2__http_respond(struct w2_conn *c, int status, const char *type, const char *extra,
+		      const void *body, size_t len, bool head, bool keep_alive);
+/* The value of a hex digit, or -1. */
+int w2__http_hexval(char ch);
+
+/* api.c */
+#define W2_API_GUEST_PATH "/auth/guest"
+#define W2_API_INFO_PATH "/api/info"
+/* Called when the head of a request to W2_API_GUEST_PATH is complete: answers
+ * 405 (not POST) or 413 (a body) and returns -1, or returns 0 to go on. */
+int w2__api_guest_head(struct w2_conn *c, int method, bool has_body);
+/* Answers POST W2_API_GUEST_PATH; url is the request target (borrowed). */
+void w2__api_guest(struct w2_conn *c, const char *url, size_t url_len, bool keep_alive);
+/* Answers GET/HEAD W2_API_INFO_PATH. */
+void w2__api_info(struct w2_conn *c, bool head, bool keep_alive);
+
 /* static.c */
 /* Serves path (already URL-decoded and checked) from the web root. */
 void w2__static_serve(struct w2_conn *c, const char *path, const char *if_none_match,
