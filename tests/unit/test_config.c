@@ -188,6 +188,7 @@ static void assert_defaults(const struct w2_config *c)
 	assert_int_equal(c->log_level, W2_LOG_LEVEL_INFO);
 	assert_int_equal(c->conn_logging, W2_CONN_LOG_NONE);
 	assert_int_equal(c->drain_timeout_ms, 5000);
+	assert_int_equal(c->guest_token_ttl_s, 43200);
 	assert_default_limits(&c->limits);
 }
 
@@ -200,6 +201,7 @@ static void test_defaults(void **state)
 
 	assert_int_equal(w2_config_default(&c), 0);
 	assert_defaults(c);
+	assert_true(c->guest_tokens); /* the embedded default listens on loopback only */
 	assert_int_equal(w2_config_validate(c, err), 0);
 	w2_config_destroy(c);
 	w2_config_destroy(NULL);
@@ -215,6 +217,7 @@ static void test_empty_documents(void **state)
 		struct w2_config *c = parse_ok(texts[i]);
 
 		assert_defaults(c);
+		assert_false(c->guest_tokens); /* a file must ask for guest sign-in */
 		w2_config_destroy(c);
 	}
 }
@@ -831,6 +834,116 @@ static void test_validate_duplicates_and_keys(void **state)
 	w2_config_destroy(c);
 }
 
+/* ---- guest sign-in ---- */
+
+#define ES256_ONLY "  keys:\n    - alg: ES256\n      public_key_file: es256.pem\n"
+#define GUEST_NO_KEY                                                                               \
+	"needs a key the daemon can sign with (an HS256 key in auth.keys, or no keys for the "   \
+	"generated one); RS256/ES256 public keys only verify"
+
+static void test_guest_file(void **state)
+{
+	struct w2_config *c;
+
+	c = parse_ok("auth:\n  guest_tokens: true\n  guest_token_ttl: 60\n");
+	assert_true(c->guest_tokens);
+	assert_int_equal(c->guest_token_ttl_s, 60);
+	assert_int_equal(w2_config_validate(c, NULL), 0);
+	w2_config_destroy(c);
+	/* An HS256 key beside a provider's public key is enough. */
+	c = parse_ok("auth:\n  guest_tokens: true\n  keys:\n    - alg: HS256\n      secret: \"" SECRET
+	             "\"\n    - alg: ES256\n      public_key_file: es256.pem\n");
+	assert_true(c->guest_tokens);
+	assert_true(w2_config_can_sign(c));
+	w2_config_destroy(c);
+	c = parse_ok("auth:\n  guest_tokens: false\n  guest_token_ttl: 31622400\n" ES256_ONLY);
+	assert_false(c->guest_tokens);
+	assert_false(w2_config_can_sign(c));
+	assert_int_equal(c->guest_token_ttl_s, 31622400);
+	w2_config_destroy(c);
+}
+
+static const struct bad k_bad_guest[] = {
+    {"domain: example.org\nauth:\n  audience: a\n" ES256_ONLY "  guest_tokens: true\n",
+     "line 7: auth.guest_tokens: " GUEST_NO_KEY},
+    /* The line is that of guest_tokens, wherever the keys come. */
+    {"auth:\n  guest_tokens: true\n" ES256_ONLY, "line 2: auth.guest_tokens: " GUEST_NO_KEY},
+    {"auth:\n  guest_tokens: yes\n",
+     "line 2: auth.guest_tokens: expected true or false, got \"yes\""},
+    {"auth:\n  guest_token_ttl: 0\n",
+     "line 2: auth.guest_token_ttl: expected a positive integer, got \"0\""},
+    {"auth:\n  guest_token_ttl: 31622401\n",
+     "line 2: auth.guest_token_ttl: \"31622401\" is out of range (at most 31622400)"},
+    {"auth:\n  guest_tokenz: true\n",
+     "line 2: auth: unknown key \"guest_tokenz\" (did you mean \"guest_tokens\"?)"},
+};
+
+static void test_bad_guest(void **state)
+{
+	run_bad(k_bad_guest, sizeof(k_bad_guest) / sizeof(k_bad_guest[0]));
+}
+
+/* Applies one variable to a config parsed from yaml; returns the result. */
+static int guest_env(const char *yaml, const char *var, struct w2_config **out, char *err)
+{
+	char *env[] = {(char *)var, NULL};
+
+	*out = parse_ok(yaml);
+	return w2_config_apply_env(*out, env, err);
+}
+
+static void test_guest_env(void **state)
+{
+	char err[W2_CONFIG_ERR_MAX] = "";
+	struct w2_config *c;
+
+	assert_int_equal(guest_env("", "WEBRTC2_AUTH_GUEST_TOKENS=true", &c, err), 0);
+	assert_true(c->guest_tokens);
+	w2_config_destroy(c);
+	assert_int_equal(
+	    guest_env("auth: {guest_tokens: true}\n", "WEBRTC2_AUTH_GUEST_TOKENS=false", &c, err),
+	    0);
+	assert_false(c->guest_tokens);
+	w2_config_destroy(c);
+	assert_int_equal(guest_env("", "WEBRTC2_AUTH_GUEST_TOKEN_TTL=120", &c, err), 0);
+	assert_int_equal(c->guest_token_ttl_s, 120);
+	w2_config_destroy(c);
+	assert_int_equal(
+	    guest_env("auth:\n" ES256_ONLY, "WEBRTC2_AUTH_GUEST_TOKENS=true", &c, err), W2_ECONFIG);
+	assert_string_equal(err, "WEBRTC2_AUTH_GUEST_TOKENS: " GUEST_NO_KEY);
+	w2_config_destroy(c);
+	env_fails("WEBRTC2_AUTH_GUEST_TOKENS=1",
+	          "WEBRTC2_AUTH_GUEST_TOKENS: expected true or false, got \"1\"");
+	env_fails("WEBRTC2_AUTH_GUEST_TOKEN_TTL=0",
+	          "WEBRTC2_AUTH_GUEST_TOKEN_TTL: expected a positive integer, got \"0\"");
+	env_fails("WEBRTC2_AUTH_GUEST_TOKEN_TTL=-5",
+	          "WEBRTC2_AUTH_GUEST_TOKEN_TTL: expected a positive integer, got \"-5\"");
+	env_fails("WEBRTC2_AUTH_GUEST_TOKEN_TTL=31622401",
+	          "WEBRTC2_AUTH_GUEST_TOKEN_TTL: \"31622401\" is out of range (at most 31622400)");
+	env_fails("WEBRTC2_AUTH_GUEST_TOKEN=true",
+	          "WEBRTC2_AUTH_GUEST_TOKEN: unknown variable (did you mean "
+	          "WEBRTC2_AUTH_GUEST_TOKENS?)");
+}
+
+/* The rule holds for a config built in code too (the daemon's own path). */
+static void test_guest_validate(void **state)
+{
+	struct w2_auth_key es = {.alg = W2_JWT_ES256,
+	                         .material = (unsigned char *)k_ec_pub,
+	                         .material_len = sizeof(k_ec_pub) - 1};
+	struct w2_config *c = NULL;
+
+	assert_int_equal(w2_config_default(&c), 0);
+	assert_true(w2_config_can_sign(c)); /* no keys: the daemon generates one */
+	assert_int_equal(w2_config_add_key(c, &es), 0);
+	validate_fails(c, "auth.guest_tokens: " GUEST_NO_KEY);
+	c->guest_tokens = false;
+	assert_int_equal(w2_config_validate(c, NULL), 0);
+	c->guest_token_ttl_s = 0;
+	validate_fails(c, "auth.guest_token_ttl: must be 1 to 31622400 seconds");
+	w2_config_destroy(c);
+}
+
 static void test_loopback(void **state)
 {
 	assert_true(w2_host_is_loopback("127.0.0.1"));
@@ -935,6 +1048,10 @@ int main(void)
 	    cmocka_unit_test(test_env_errors),
 	    cmocka_unit_test(test_validate),
 	    cmocka_unit_test(test_validate_duplicates_and_keys),
+	    cmocka_unit_test(test_guest_file),
+	    cmocka_unit_test(test_bad_guest),
+	    cmocka_unit_test(test_guest_env),
+	    cmocka_unit_test(test_guest_validate),
 	    cmocka_unit_test(test_loopback),
 	    cmocka_unit_test(test_alloc_failure_parse),
 	    cmocka_unit_test(test_alloc_failure_load_env),

@@ -678,6 +678,95 @@ static void test_close_all(void **state)
 }
 
 /* Every allocation failure inside create/hello/join fails cleanly. */
+/* ---- guest sign-in ------------------------------------------------------- */
+
+static enum w2_guest_result guest(struct fixture *f, const char *name, struct w2_guest_grant *g)
+{
+	enum w2_guest_result r = w2_signal_guest_token(f->s, name, strlen(name), f->now, g);
+
+	if (r != W2_GUEST_OK)
+		assert_null(g->token);
+	return r;
+}
+
+static void test_guest_token(void **state)
+{
+	struct fixture *f = *state;
+	struct w2_guest_grant g;
+	struct w2_identity id;
+	struct w2_conn *a;
+	char hello[4096];
+
+	f->cfg->guest_tokens = false;
+	assert_int_equal(guest(f, "guest1", &g), W2_GUEST_DISABLED);
+	f->cfg->guest_tokens = true;
+	f->cfg->guest_token_ttl_s = 600;
+	assert_int_equal(guest(f, "guest1", &g), W2_GUEST_OK);
+	assert_int_equal(g.expires_at, (int64_t)(T0 / 1000) + 600);
+	assert_int_equal(w2_auth_verify(f->auth, g.token, strlen(g.token), (int64_t)(T0 / 1000), &id),
+			 W2_AUTH_OK);
+	assert_string_equal(id.user, "guest1");
+	assert_int_equal(id.expires_at, g.expires_at);
+	/* hello takes it; from then on the name is taken, in exactly that case. */
+	a = open_conn(f, 0);
+	snprintf(hello, sizeof(hello), "{\"type\":\"hello\",\"v\":1,\"token\":\"%s\"}", g.token);
+	w2_free(g.token);
+	send_text(f, a, hello);
+	assert_non_null(strstr(next_frame(a), "\"type\":\"welcome\""));
+	assert_int_equal(guest(f, "guest1", &g), W2_GUEST_NAME_TAKEN);
+	assert_int_equal(guest(f, "Guest1", &g), W2_GUEST_OK);
+	w2_free(g.token);
+	closed_by_transport(f, a);
+	assert_int_equal(guest(f, "guest1", &g), W2_GUEST_OK);
+	w2_free(g.token);
+}
+
+static void test_guest_bad_names(void **state)
+{
+	static const char *const bad[] = {
+	    "", ".x", "a b", "a@b", "a/b", "\xc3\xa9",
+	    "0123456789012345678901234567890123456789012345678901234567890123x"};
+	struct fixture *f = *state;
+	struct w2_guest_grant g;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(guest(f, bad[i], &g), W2_GUEST_BAD_NAME);
+	assert_int_equal(w2_signal_guest_token(f->s, "ab", 1, f->now, &g), W2_GUEST_OK);
+	w2_free(g.token);
+	assert_int_equal(w2_signal_guest_token(f->s, NULL, 0, f->now, &g), W2_GUEST_BAD_NAME);
+}
+
+/* One bucket for the whole server: W2_GUEST_RATE at once, then one per
+ * 1000 / W2_GUEST_RATE ms; refused requests (bad names too) count. */
+static void test_guest_rate_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct w2_guest_grant g;
+
+	for (int i = 0; i < W2_GUEST_RATE; i++) {
+		assert_int_equal(guest(f, i % 2 ? "x" : ".bad", &g),
+				 i % 2 ? W2_GUEST_OK : W2_GUEST_BAD_NAME);
+		w2_free(g.token); /* NULL when refused */
+	}
+	assert_int_equal(guest(f, "x", &g), W2_GUEST_RATE_LIMITED);
+	f->now += 1000 / W2_GUEST_RATE - 1;
+	assert_int_equal(guest(f, "x", &g), W2_GUEST_RATE_LIMITED);
+	f->now += 1;
+	assert_int_equal(guest(f, "x", &g), W2_GUEST_OK);
+	w2_free(g.token);
+	assert_int_equal(guest(f, "x", &g), W2_GUEST_RATE_LIMITED);
+	/* A long pause refills to the burst, not beyond. */
+	f->now += 3600 * 1000;
+	for (int i = 0; i < W2_GUEST_RATE; i++) {
+		assert_int_equal(guest(f, "x", &g), W2_GUEST_OK);
+		w2_free(g.token);
+	}
+	assert_int_equal(guest(f, "x", &g), W2_GUEST_RATE_LIMITED);
+	/* Off means off before any counting. */
+	f->cfg->guest_tokens = false;
+	assert_int_equal(guest(f, "x", &g), W2_GUEST_DISABLED);
+}
+
 static void test_alloc_failures(void **state)
 {
 	struct fixture *f = *state;
@@ -744,6 +833,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_room_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_leaves_rooms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_bad_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_rate_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
 	};
 
