@@ -150,8 +150,11 @@ function yamlString(s) {
   return JSON.stringify(s); // a JSON string is a valid YAML double-quoted scalar
 }
 
-/** Renders the YAML config of a test daemon. */
-export function renderConfig({ dir, port, limits = LIMITS, extra = '', tlsPort }) {
+/**
+ * Renders the YAML config of a test daemon. `auth` is a list of more lines
+ * for the auth section (e.g. 'guest_tokens: true'); `extra` is appended.
+ */
+export function renderConfig({ dir, port, limits = LIMITS, extra = '', tlsPort, auth = [] }) {
   const lim = Object.entries(limits).map(([k, v]) => `${k}: ${v}`).join(', ');
   return [
     `domain: ${DOMAIN}`,
@@ -164,6 +167,7 @@ export function renderConfig({ dir, port, limits = LIMITS, extra = '', tlsPort }
     'auth:',
     `  audience: ${AUDIENCE}`,
     '  clock_skew: 0',
+    ...auth.map((l) => `  ${l}`),
     '  keys:',
     '    - alg: HS256',
     `      secret: ${yamlString(SECRET)}`,
@@ -337,9 +341,11 @@ class Daemon {
 
 /**
  * Starts a daemon on a free port with a fresh temp dir; resolves once
- * /healthz answers 200. opts.limits / opts.extra / opts.tlsPort change the
- * config; opts.port fixes the port; opts.web is a folder to serve (copied)
- * instead of the test files.
+ * /healthz answers 200. opts.limits / opts.extra / opts.tlsPort / opts.auth
+ * change the config; opts.port fixes the port; opts.web is a folder to serve
+ * (copied) instead of the test files; opts.env adds environment variables.
+ * With opts.noConfig the daemon runs its embedded default (no --config; the
+ * port comes from WEBRTC2_LISTEN, var/ and web/ from its working directory).
  */
 export async function startDaemon(opts = {}) {
   const dir = makeDirs(opts.web);
@@ -349,10 +355,11 @@ export async function startDaemon(opts = {}) {
     const port = opts.port ?? (attempt < 3 ? await freePort() : 20000 + crypto.randomInt(20000));
     const configPath = path.join(dir, 'webrtc2d.yaml');
     fs.writeFileSync(configPath, renderConfig({ ...opts, dir, port }));
-    const proc = spawn(daemonPath(), ['--config', configPath], {
+    const env = opts.noConfig ? { WEBRTC2_LISTEN: `127.0.0.1:${port}`, ...opts.env } : opts.env;
+    const proc = spawn(daemonPath(), opts.noConfig ? [] : ['--config', configPath], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: daemonEnv(opts.env),
+      env: daemonEnv(env),
     });
     liveDaemons.add(proc);
     watchdog(proc.pid, dir);
