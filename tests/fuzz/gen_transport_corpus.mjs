@@ -34,6 +34,11 @@ const seeds = {
   'http-traversal': Buffer.from('GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\n\r\nGET /a/../../b HTTP/1.1\r\n\r\n'),
   'http-post': Buffer.from('POST /signal HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello'),
   'http-garbage': Buffer.from('\x00\x01GET / HTTP/1.1\r\n\r\n'),
+  'http-guest': Buffer.from('POST /auth/guest?name=alice HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n' +
+    'POST /auth/guest?x=1&name=%62%6Fb+&name=c HTTP/1.1\r\n\r\nPOST /auth/guest?name=%2ex%zz%4 HTTP/1.1\r\n\r\n' +
+    'GET /api/info HTTP/1.1\r\n\r\nHEAD /api/info HTTP/1.1\r\n\r\n'),
+  'http-guest-refused': Buffer.from('GET /auth/%67uest?name=a HTTP/1.1\r\n\r\n' +
+    'POST /auth/guest?name=a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'),
   'upgrade-bad-key': Buffer.from(upgrade.replace('dGhlIHNhbXBsZSBub25jZQ==', 'short')),
   'upgrade-v8': Buffer.from(upgrade.replace('Version: 13', 'Version: 8')),
   'ws-hello-signal': Buffer.concat([Buffer.from(upgrade), hello('alice', 'a'),

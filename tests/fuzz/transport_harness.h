@@ -48,12 +48,13 @@ static void harness_cleanup(void)
 	}
 }
 
-/* The config: tight limits, and a TLS listener (never bound) so that the
- * server loads a certificate, generated once into a temporary folder. */
+/* The config: tight limits, guest sign-in on (POST /auth/guest), and a TLS
+ * listener (never bound) so that the server loads a certificate, generated
+ * once into a temporary folder. */
 static struct w2_config *harness_config(void)
 {
 	char *dir = harness_dir;
-	char yaml[256], err[W2_CONFIG_ERR_MAX];
+	char yaml[384], err[W2_CONFIG_ERR_MAX];
 	struct w2_config *cfg;
 	struct w2_auth_key key = {.alg = W2_JWT_HS256, .material = (unsigned char *)HARNESS_SECRET,
 				  .material_len = sizeof(HARNESS_SECRET) - 1};
@@ -63,7 +64,8 @@ static struct w2_config *harness_config(void)
 	atexit(harness_cleanup);
 	snprintf(yaml, sizeof(yaml),
 		 "state_dir: %s\nlisten:\n  - address: 127.0.0.1:1\n    tls: true\n"
-		 "limits: {max_message_bytes: 4096, max_queued_bytes: 65536}\n", dir);
+		 "limits: {max_message_bytes: 4096, max_queued_bytes: 65536}\n"
+		 "auth: {guest_tokens: true}\n", dir);
 	if (w2_config_parse(yaml, strlen(yaml), NULL, &cfg, err) != 0 ||
 	    w2_config_add_key(cfg, &key) != 0 || w2_selfsigned_ensure(cfg, err) != 0)
 		abort();
