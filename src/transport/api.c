@@ -70,7 +70,8 @@ static const enum api_err k_guest_errors[W2_GUEST_RESULT_COUNT_] = {
 	[W2_GUEST_FAILED] = API_ERR_INTERNAL,
 };
 
-static void api_error(struct w2_conn *c, enum api_err e, bool keep_alive)
+/* Answers error e; with head (a HEAD request) the body is left out. */
+static void api_error(struct w2_conn *c, enum api_err e, bool head, bool keep_alive)
 {
 	char body[256], extra[64];
 	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}",
@@ -80,18 +81,18 @@ static void api_error(struct w2_conn *c, enum api_err e, bool keep_alive)
 		 k_api_errors[e].extra ? k_api_errors[e].extra : "");
 	W2_LOG_DEBUG(MOD, "api answer status=%d error=%s", k_api_errors[e].status,
 		     k_api_errors[e].code);
-	w2__http_respond(c, k_api_errors[e].status, JSON_TYPE, extra, body, (size_t)n, false,
+	w2__http_respond(c, k_api_errors[e].status, JSON_TYPE, extra, body, (size_t)n, head,
 			 keep_alive);
 }
 
 int w2__api_guest_head(struct w2_conn *c, int method, bool has_body)
 {
 	if (method != HTTP_POST) {
-		api_error(c, API_ERR_METHOD, false);
+		api_error(c, API_ERR_METHOD, method == HTTP_HEAD, false);
 		return -1;
 	}
 	if (has_body) {
-		api_error(c, API_ERR_BODY, false);
+		api_error(c, API_ERR_BODY, false, false);
 		return -1;
 	}
 	return 0;
@@ -168,7 +169,7 @@ static void send_grant(struct w2_conn *c, const char *user, const struct w2_gues
 	int n;
 
 	if (!body) {
-		api_error(c, API_ERR_INTERNAL, false);
+		api_error(c, API_ERR_INTERNAL, false, false);
 		return;
 	}
 	n = snprintf(body, cap, "{\"token\":\"%s\",\"peer\":\"%s@%s\",\"expires\":%" PRId64 "}",
@@ -193,7 +194,7 @@ void w2__api_guest(struct w2_conn *c, const char *url, size_t url_len, bool keep
 	 * rate limit and is answered bad-name there (or guest-disabled). */
 	r = w2_signal_guest_token(c->srv->engine, user, (size_t)len, w2__now_ms(), &g);
 	if (r != W2_GUEST_OK) {
-		api_error(c, k_guest_errors[r], keep_alive && r != W2_GUEST_FAILED);
+		api_error(c, k_guest_errors[r], false, keep_alive && r != W2_GUEST_FAILED);
 		return;
 	}
 	W2_LOG_DEBUG(MOD, "guest token issued");
@@ -210,7 +211,7 @@ void w2__api_info(struct w2_conn *c, bool head, bool keep_alive)
 			 cfg->domain, cfg->guest_tokens ? "true" : "false");
 
 	if (n < 0 || (size_t)n >= sizeof(body)) {
-		api_error(c, API_ERR_INTERNAL, false);
+		api_error(c, API_ERR_INTERNAL, head, false);
 		return;
 	}
 	w2__http_respond(c, 200, JSON_TYPE, NO_STORE, body, (size_t)n, head, keep_alive);
