@@ -84,6 +84,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * @property {number} [requestTimeoutMs=5000] how long request() waits
  * @property {number} [connectTimeoutMs=5000] open + hello + welcome, per attempt
  * @property {number} [refreshBeforeMs=60000] refresh this long before expiry
+ * @property {boolean} [autoRefresh=true] refresh the token (when it is a
+ *   function) before it expires; false leaves it to the caller's refresh()
  * @property {import('./backoff.js').BackoffOptions} [backoff] reconnect delays
  * @property {typeof WebSocket} [WebSocket] WebSocket constructor (tests)
  * @property {() => number} [now=Date.now] clock in ms (tests)
@@ -127,6 +129,7 @@ export class SignalingClient extends EventTarget {
   /** @type {import('./backoff.js').BackoffOptions} */ #backoff;
   /** @type {typeof WebSocket} */ #WebSocket;
   /** @type {() => number} */ #now;
+  #autoRefresh = true;
 
   /** @type {WebSocket | null} the current socket; events of older ones are ignored */
   #ws = null;
@@ -191,6 +194,7 @@ export class SignalingClient extends EventTarget {
     this.#backoff = options.backoff ?? {};
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
     this.#now = options.now ?? Date.now;
+    this.#autoRefresh = options.autoRefresh ?? true;
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
@@ -557,7 +561,7 @@ export class SignalingClient extends EventTarget {
    */
   #scheduleRefresh(expires) {
     clearTimeout(this.#refreshTimer);
-    if (typeof this.#token !== 'function' || typeof expires !== 'number') return;
+    if (!this.#autoRefresh || typeof this.#token !== 'function' || typeof expires !== 'number') return;
     const remaining = expires * 1000 - this.#now();
     const before = this.#opts.refreshBeforeMs;
     const delay = Math.min(MAX_TIMER_MS, Math.max(1000, remaining > 2 * before ? remaining - before : remaining / 2));

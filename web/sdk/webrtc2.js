@@ -1,0 +1,15 @@
+// @webrtc2/client: the webrtc2 browser SDK, served by webrtc2d at
+// /sdk/webrtc2.js as an ES module. No build step, no dependencies.
+//
+//   import { WebRTC2Client } from '/sdk/webrtc2.js';
+//
+// The layers, each in its own file: signaling.js (the session with the
+// server), client.js (calls), peer.js (one peer connection), media.js
+// (devices), data.js (the data channel), stats.js (quality). docs/sdk.md
+// describes the API and the call protocol.
+
+export { WebRTC2Client, IncomingRequest } from './client.js';
+export { Connection, CALL_PROTOCOL } from './peer.js';
+export { SignalingClient, SUBPROTOCOL } from './signaling.js';
+export { WebRTC2Error, SignalingError, SdkErrorCode } from './errors.js';
+export { qualityScore } from './stats.js';
