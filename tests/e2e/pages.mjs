@@ -3,7 +3,7 @@
 // recorded in window.seen.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startDaemon } from '../integration/lib.mjs';
+import { sleep, startDaemon } from '../integration/lib.mjs';
 
 export const WEB = path.join(process.env.W2_SOURCE_DIR
   ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'), 'web');
@@ -80,10 +80,21 @@ export function pageCall(page, peerId, mediaConstraints) {
   }, [peerId, mediaConstraints]);
 }
 
-/** Waits until `expr` (evaluated in the page) is truthy; returns its value. */
-export async function waitFor(page, expr, timeout = 10000) {
-  const h = await page.waitForFunction(expr, null, { timeout, polling: 50 });
-  return h.jsonValue();
+/**
+ * Waits until `fn` (run in the page; it may be async) returns something
+ * truthy, and returns that. Playwright's waitForFunction would take an async
+ * predicate's promise itself as truthy, so the polling is done here.
+ */
+export async function waitFor(page, fn, timeout = 10000, arg = undefined) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await page.evaluate(fn, arg);
+    if (v) return v;
+    if (Date.now() > deadline) {
+      throw new Error(`waitFor: not true within ${timeout} ms: ${String(fn).replace(/\s+/g, ' ').slice(0, 160)}`);
+    }
+    await sleep(50);
+  }
 }
 
 /**

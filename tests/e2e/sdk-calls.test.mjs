@@ -189,6 +189,47 @@ describe('SDK calls between two Chromium pages through webrtc2d', () => {
     await closePages(pa, pb);
   });
 
+  test('screen share replaces the camera on the same sender; stopping it brings the camera back', async () => {
+    const { pa, pb, b } = await twoUsers({}, { autoAccept: AV });
+    assert.ok((await pageCall(pa, b, AV)).ok);
+    const inboundWidth = () => pb.evaluate(async () => {
+      const r = await window.conn.peerConnection.getStats();
+      return [...r.values()].find((s) => s.type === 'inbound-rtp' && s.kind === 'video')?.frameWidth ?? 0;
+    });
+    await waitFor(pb, async () => {
+      const r = await window.conn.peerConnection.getStats();
+      return [...r.values()].some((s) => s.type === 'inbound-rtp' && s.kind === 'video' && s.frameWidth === 320);
+    });
+    // A button click gives the page the user activation screen capture needs.
+    await pa.evaluate(() => {
+      const btn = document.createElement('button');
+      btn.id = 'share';
+      btn.textContent = 'share';
+      btn.onclick = () => window.conn.shareScreen().then((t) => { window.shared = t.label; }, (e) => { window.shared = `error ${e.code}`; });
+      document.body.append(btn);
+    });
+    await pa.click('#share');
+    const label = await waitFor(pa, () => window.shared);
+    assert.match(label, /^screen/, label);
+    assert.equal(await pa.evaluate(() => window.conn.sharingScreen), true);
+    // Same sender, no renegotiation: the peer just decodes other pictures.
+    await waitFor(pb, async () => {
+      const r = await window.conn.peerConnection.getStats();
+      return [...r.values()].some((s) => s.type === 'inbound-rtp' && s.kind === 'video' && s.frameWidth > 320);
+    }, 15000);
+    assert.equal(await pa.evaluate(() => window.conn.peerConnection.getSenders()
+      .filter((x) => x.track?.kind === 'video').map((x) => x.track.label.startsWith('screen')).join()), 'true');
+    await pa.evaluate(() => window.conn.stopScreenShare());
+    assert.equal(await pa.evaluate(() => window.conn.peerConnection.getSenders()
+      .filter((x) => x.track?.kind === 'video').map((x) => x.track.label.startsWith('screen')).join()), 'false');
+    await waitFor(pb, async () => {
+      const r = await window.conn.peerConnection.getStats();
+      return [...r.values()].some((s) => s.type === 'inbound-rtp' && s.kind === 'video' && s.frameWidth === 320);
+    }, 15000);
+    assert.ok(await inboundWidth() > 0);
+    await closePages(pa, pb);
+  });
+
   test('declined call rejects with rejected; bad token with unauthorized; offline peer with peer-unavailable', async () => {
     const { pa, pb, b } = await twoUsers();
     await pb.evaluate(() => {
