@@ -5,7 +5,7 @@ BUILD_SAN  ?= build-sanitize
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build deps run test test-fast test-sanitize fuzz bench clean
+.PHONY: all build deps run test test-fast test-sanitize fuzz bench bench-connect clean
 
 all: build
 
@@ -44,6 +44,10 @@ fuzz:
 
 bench: deps build
 	bench/run.sh
+
+# Call set-up time in Chromium, webrtc2 beside PeerJS (docs/benchmarks.md).
+bench-connect: deps build
+	W2_DAEMON=$(BUILD)/webrtc2d node bench/connect_time.mjs --runs 50
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz
