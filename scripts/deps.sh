@@ -11,6 +11,7 @@ APT_PKGS=(
   libwebsockets-dev libwebsockets-evlib-uv
   nodejs npm openssl procps curl
   chromium
+  iproute2 iptables
 )
 
 missing=()
@@ -31,7 +32,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages for the integration and browser tests (ws, playwright-core driving
-# Debian's chromium) and the benchmark comparison (PeerJS server).
+# Debian's chromium) and the benchmark comparisons (PeerJS server and client).
+# iproute2 and iptables: the browser tests that break a network path do it
+# inside a network namespace of their own.
 if [ ! -f node_modules/.deps-stamp ] || [ package.json -nt node_modules/.deps-stamp ]; then
   npm install --no-audit --no-fund --loglevel=error
   touch node_modules/.deps-stamp
