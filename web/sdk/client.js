@@ -72,6 +72,7 @@ export class IncomingRequest {
   /** @type {Record<string, ReplaySlot<any>>} */ _slots;
   /** @type {any[]} the caller's offer and candidates, until accepted */ _held = [];
   /** @type {Connection | null} */ _conn = null;
+  /** Why the call stopped ringing, once it did. @type {string | undefined} */ _cancelReason;
 
   /** The caller, `user@domain`. @type {string} */ from;
   /** The caller's device. @type {string} */ fromDevice;
@@ -496,6 +497,12 @@ export class WebRTC2Client {
       return;
     }
     this.#incoming.set(d.call, req);
+    // A caller that vanished without cancelling must not ring forever.
+    setTimeout(() => {
+      if (this.#incoming.get(d.call) !== req || req.state !== 'ringing') return;
+      this.#incoming.delete(d.call);
+      req._cancel('no-answer');
+    }, (this.#opts.callTimeoutMs ?? 30000) + 5000);
     this._slots.onIncoming.emit(req);
   }
 
