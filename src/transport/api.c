@@ -179,12 +179,12 @@ static void send_grant(struct w2_conn *c, const char *user, const struct w2_gues
 	w2_free(body);
 }
 
-void w2__api_guest(struct w2_conn *c, const char *url, size_t url_len, bool keep_alive)
+void w2__api_guest(struct w2_conn *c, bool head, bool keep_alive)
 {
 	char user[W2_USER_MAX + 2]; /* one more than a name: longer is refused */
 	struct w2_guest_grant g;
 	enum w2_guest_result r;
-	long len = query_value(url, url_len, "name", user, sizeof(user));
+	long len = query_value(c->http->url, c->http->url_len, "name", user, sizeof(user));
 
 	if (len < 0) {
 		len = 0;

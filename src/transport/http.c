@@ -371,6 +371,32 @@ static void serve_metrics(struct w2_conn *c, bool head, bool keep_alive)
 			 "Cache-Control: no-store\r\n", srv->scratch, (size_t)n, head, keep_alive);
 }
 
+static void serve_healthz(struct w2_conn *c, bool head, bool keep_alive)
+{
+	bool draining = c->srv->draining;
+
+	respond_text(c, draining ? 503 : 200, draining ? "draining\n" : "ok\n", keep_alive);
+}
+
+static void serve_signal_plain(struct w2_conn *c, bool head, bool keep_alive)
+{
+	w2__http_respond(c, 426, "text/plain; charset=utf-8",
+			 "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+			 "this endpoint speaks WebSocket\n", 30, head, keep_alive);
+}
+
+/* The fixed paths; anything else is a static file. */
+static const struct {
+	const char *path;
+	void (*serve)(struct w2_conn *c, bool head, bool keep_alive);
+} k_routes[] = {
+	{"/healthz", serve_healthz},
+	{"/metrics", serve_metrics},
+	{W2_API_GUEST_PATH, w2__api_guest},
+	{W2_API_INFO_PATH, w2__api_info},
+	{"/signal", serve_signal_plain},
+};
+
 static void route(struct w2_conn *c)
 {
 	struct w2_http *h = c->http;
@@ -391,21 +417,13 @@ static void route(struct w2_conn *c)
 		respond_text(c, 400, "bad request path\n", false);
 		return;
 	}
-	if (strcmp(path, "/healthz") == 0)
-		respond_text(c, c->srv->draining ? 503 : 200, c->srv->draining ? "draining\n" : "ok\n",
-			     keep);
-	else if (strcmp(path, "/metrics") == 0)
-		serve_metrics(c, head, keep);
-	else if (strcmp(path, W2_API_GUEST_PATH) == 0)
-		w2__api_guest(c, h->url, h->url_len, keep);
-	else if (strcmp(path, W2_API_INFO_PATH) == 0)
-		w2__api_info(c, head, keep);
-	else if (strcmp(path, "/signal") == 0)
-		w2__http_respond(c, 426, "text/plain; charset=utf-8",
-				 "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
-				 "this endpoint speaks WebSocket\n", 30, head, keep);
-	else
-		w2__static_serve(c, path, h->if_none_match, head, keep);
+	for (size_t i = 0; i < sizeof(k_routes) / sizeof(k_routes[0]); i++) {
+		if (strcmp(path, k_routes[i].path) == 0) {
+			k_routes[i].serve(c, head, keep);
+			return;
+		}
+	}
+	w2__static_serve(c, path, h->if_none_match, head, keep);
 }
 
 static int on_message_complete(http_parser *p)

@@ -154,8 +154,8 @@ int w2__http_hexval(char ch);
 /* Called when the head of a request to W2_API_GUEST_PATH is complete: answers
  * 405 (not POST) or 413 (a body) and returns -1, or returns 0 to go on. */
 int w2__api_guest_head(struct w2_conn *c, int method, bool has_body);
-/* Answers POST W2_API_GUEST_PATH; url is the request target (borrowed). */
-void w2__api_guest(struct w2_conn *c, const char *url, size_t url_len, bool keep_alive);
+/* Answers POST W2_API_GUEST_PATH (head is always false: HEAD got 405). */
+void w2__api_guest(struct w2_conn *c, bool head, bool keep_alive);
 /* Answers GET/HEAD W2_API_INFO_PATH. */
 void w2__api_info(struct w2_conn *c, bool head, bool keep_alive);
 
