@@ -58,6 +58,9 @@ describe('SDK calls between two Chromium pages through webrtc2d', () => {
     assert.equal(inc[0].from, a);
     assert.deepEqual(inc[0].media, { audio: true, video: true });
     await waitFor(pb, () => window.conn?.state === 'connected');
+    // The ICE servers are the ones the server handed out in welcome.
+    assert.deepEqual(await pa.evaluate(() => window.conn.peerConnection.getConfiguration().iceServers.map((s) => s.urls)),
+      [['stun:stun.example.org:3478']]);
     // onRemoteStream was set after connect() resolved and still got the stream.
     await waitFor(pa, () => window.seen.streams.length === 1);
     await waitFor(pb, () => window.seen.streams.length === 1);
