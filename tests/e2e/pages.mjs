@@ -8,9 +8,12 @@ import { sleep, startDaemon } from '../integration/lib.mjs';
 export const WEB = path.join(process.env.W2_SOURCE_DIR
   ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'), 'web');
 
-/** A daemon serving the repository's web/, on `port` if given. */
-export function startWebDaemon(port) {
-  return startDaemon({ web: WEB, port });
+/**
+ * A daemon serving the repository's web/, on `port` if given; `opts` are
+ * further startDaemon options (e.g. `auth: ['guest_tokens: true']`, `limits`).
+ */
+export function startWebDaemon(port, opts = {}) {
+  return startDaemon({ ...opts, web: WEB, port });
 }
 
 /**
