@@ -394,6 +394,22 @@ static void trim_after_drop(struct w2_server *srv)
 	}
 }
 
+static void on_sweep(uv_timer_t *t);
+
+/* The drain timeout is checked by the sweep, which runs up to a second
+ * apart: without this the drain could last that much longer than
+ * shutdown.drain_timeout_ms. When the deadline comes before the next sweep,
+ * the next sweep is moved to it (the period stays). */
+static void sweep_at_drain_deadline(struct w2_server *srv)
+{
+	uint64_t now = uv_now(srv->loop), period = uv_timer_get_repeat(&srv->sweep);
+
+	if (!srv->draining || !srv->drain_done || srv->drain_deadline_ms <= now)
+		return;
+	if (srv->drain_deadline_ms - now < period)
+		uv_timer_start(&srv->sweep, on_sweep, srv->drain_deadline_ms - now, period);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
 	struct w2_server *srv = t->data;
@@ -407,6 +423,7 @@ static void on_sweep(uv_timer_t *t)
 	w2_signal_bookkeeping(srv->engine, w2__now_ms());
 	trim_after_drop(srv);
 	drain_check(srv);
+	sweep_at_drain_deadline(srv);
 }
 
 /* ---- server ------------------------------------------------------------- */
@@ -551,6 +568,7 @@ void w2_server_drain(struct w2_server *srv, void (*done)(void *arg), void *arg)
 	srv->drain_deadline_ms = uv_now(srv->loop) + srv->cfg->drain_timeout_ms;
 	w2_signal_close_all(srv->engine, W2_CLOSE_GOING_AWAY, "server shutting down");
 	drain_check(srv);
+	sweep_at_drain_deadline(srv);
 }
 
 void w2_server_stop(struct w2_server *srv)
