@@ -133,6 +133,10 @@ export class CallController {
 
   /** @param {IncomingRequest} req */
   #onIncoming(req) {
+    // Both called each other at once: the SDK settles such crossed calls
+    // into one (glare), so this one is left to it rather than declined as
+    // busy, which would tell the other side "declined".
+    if (this.#phase === 'outgoing' && this.#outgoing?.peer === req.from) return;
     if (this.#phase !== 'idle') {
       req.reject('busy');
       return;
