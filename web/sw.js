@@ -5,13 +5,15 @@
 //
 // Caching rule (docs/architecture.md, "Web app"):
 // - shell files: cache first; the cache is filled on install and named by
-//   VERSION, and activating a new version deletes the older caches. Bump
-//   VERSION whenever a file of SHELL changes, or browsers keep the old one.
+//   VERSION, and activating a new version deletes the older caches.
+//   VERSION is a hash of the shell files: run `node scripts/sw-version.mjs`
+//   after changing any of them, or browsers keep the old ones (the e2e test
+//   of the app fails while it is stale).
 // - /signal, /auth/*, /api/*, /metrics, /healthz: never cached, never
 //   answered from a cache (tokens, live state).
 // - anything else: the network, untouched.
 
-const VERSION = 'webrtc2-shell-v1';
+const VERSION = 'webrtc2-shell-76052f2b2a33';
 const CACHE_PREFIX = 'webrtc2-shell-';
 
 /** Every file the app needs to start (tests/e2e/app.test.mjs checks the list is complete). */

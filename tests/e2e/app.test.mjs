@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { shellPaths, shellVersion, stampedVersion } from '../../scripts/sw-version.mjs';
 import { httpGet, LIMITS, uniqueUser } from '../integration/lib.mjs';
 import { launchBrowser } from './browser.mjs';
 import { startWebDaemon, waitFor, WEB } from './pages.mjs';
@@ -285,8 +286,7 @@ describe('the web app between two people in Chromium', () => {
   });
 
   test('the service worker caches every shell file and none of the live endpoints', async () => {
-    const src = fs.readFileSync(path.join(WEB, 'sw.js'), 'utf8');
-    const shell = JSON.parse(`[${/const SHELL = \[([\s\S]*?)\];/.exec(src)[1].replace(/'/g, '"').replace(/,\s*$/, '')}]`);
+    const shell = shellPaths(fs.readFileSync(path.join(WEB, 'sw.js'), 'utf8'));
     const files = [];
     for (const dir of ['app', 'sdk']) {
       for (const f of fs.readdirSync(path.join(WEB, dir), { recursive: true })) {
@@ -295,6 +295,9 @@ describe('the web app between two people in Chromium', () => {
     }
     assert.deepEqual(shell.filter((u) => u !== '/' && u !== '/favicon.ico').sort(), files.sort(),
       'sw.js SHELL lists exactly the files of web/app and web/sdk');
+    // Cache first means browsers keep what they cached until sw.js changes.
+    assert.equal(stampedVersion(WEB), shellVersion(WEB),
+      'a shell file changed but web/sw.js still names the old cache: run `node scripts/sw-version.mjs` and commit web/sw.js');
   });
 
   test('the service worker activates and the app starts offline', async () => {
@@ -327,5 +330,33 @@ describe('the web app between two people in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await statusMatches(page, /cannot be reached/);
     await page.context().close();
+  });
+
+  test('a new shell version replaces the cached one and its cache', async () => {
+    const page = await openApp(DESKTOP);
+    await waitFor(page, () => navigator.serviceWorker.controller !== null, UI_MS);
+    const before = await page.evaluate(() => caches.keys());
+    // A release: a changed page, and sw.js naming the new cache (what
+    // scripts/sw-version.mjs does), in the daemon's copy of the web root.
+    const root = path.join(d.dir, 'web');
+    const index = path.join(root, 'index.html');
+    const sw = path.join(root, 'sw.js');
+    const [oldIndex, oldSw] = [fs.readFileSync(index, 'utf8'), fs.readFileSync(sw, 'utf8')];
+    try {
+      fs.writeFileSync(index, oldIndex.replace('<title>webrtc2</title>', '<title>webrtc2 next</title>'));
+      fs.writeFileSync(sw, oldSw.replace(/const VERSION = '[^']*';/, "const VERSION = 'webrtc2-shell-next';"));
+      await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update());
+      await waitFor(page, async () => {
+        const keys = await caches.keys();
+        return keys.length === 1 && keys[0] === 'webrtc2-shell-next';
+      }, UI_MS);
+      await page.reload();
+      assert.equal(await page.title(), 'webrtc2 next');
+      assert.notDeepEqual(before, ['webrtc2-shell-next']);
+    } finally {
+      fs.writeFileSync(index, oldIndex);
+      fs.writeFileSync(sw, oldSw);
+      await page.context().close();
+    }
   });
 });

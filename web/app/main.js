@@ -28,6 +28,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 let client = null;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let expiryTimer;
+/** The signaling session was lost and is being re-established. */
+let reconnecting = false;
 /** A sign-out that waits for the running call to end (the token expired mid-call). */
 let pendingSignOut = '';
 
@@ -182,8 +184,10 @@ async function joinPeople(c) {
 function onSignalingState(c, state) {
   if (client !== c) return;
   if (state === 'reconnecting') {
+    reconnecting = true;
     banner('The connection to the server was lost. Reconnecting…');
-  } else if (state === 'open') {
+  } else if (state === 'open' && reconnecting) {
+    reconnecting = false;
     banner(null);
     // Members who came or went while we were away were not announced.
     joinPeople(c);
@@ -228,6 +232,7 @@ function scheduleExpiry(expires) {
 function endClient() {
   const c = client;
   client = null;
+  reconnecting = false;
   calls.reset();
   c?.close();
   presence.clear();
