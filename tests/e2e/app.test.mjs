@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { shellPaths, shellVersion, stampedVersion } from '../../scripts/sw-version.mjs';
-import { httpGet, LIMITS, uniqueUser } from '../integration/lib.mjs';
+import { httpGet, LIMITS, mintToken, nowS, uniqueUser } from '../integration/lib.mjs';
 import { launchBrowser } from './browser.mjs';
 import { startWebDaemon, waitFor, WEB } from './pages.mjs';
 
@@ -176,7 +176,7 @@ describe('the web app between two people in Chromium', () => {
     await Promise.all([pa.context().close(), pb.context().close()]);
   });
 
-  test('a chat-only call, a declined call, a taken name, a bad token', async () => {
+  test('a chat-only call, a declined call, camera denied, a taken name, a bad token, a pasted token that expires', async () => {
     const [na, nb] = [uniqueUser('cat'), uniqueUser('dan')];
     const [pa, pb] = await Promise.all([openApp(DESKTOP), openApp(PHONE)]);
     await signIn(pa, na);
@@ -228,6 +228,17 @@ describe('the web app between two people in Chromium', () => {
     assert.match(await statusMatches(pc, /refused the token/), /invalid or has expired/);
     assert.equal(await pc.getByLabel('Access token').inputValue(), '', 'the token does not stay in the page');
     assert.equal(await pc.evaluate(() => sessionStorage.getItem('webrtc2.token')), null);
+
+    // A token of the organisation's identity provider, pasted: it signs in,
+    // and when it expires the app goes back to the sign-in page and says why.
+    const nc = uniqueUser('idp');
+    await pc.getByLabel('Access token').fill(mintToken(nc, { claims: { exp: nowS() + 4 } }));
+    await pc.getByRole('button', { name: 'Sign in with token' }).click();
+    await pc.getByText(`Signed in as ${nc}`, { exact: true }).waitFor({ timeout: UI_MS });
+    await person(pa, nc).waitFor({ timeout: UI_MS });
+    await pc.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: UI_MS });
+    await statusMatches(pc, /sign-in has expired/);
+    await person(pa, nc).waitFor({ state: 'detached', timeout: UI_MS });
     await Promise.all([pa, pb, pc].map((p) => p.context().close()));
   });
 
