@@ -271,6 +271,23 @@ describe('the web app between two people in Chromium', () => {
     }
   });
 
+  test('without guest sign-in on the server only the token form shows', async () => {
+    const d3 = await startWebDaemon(); // a config file without guest_tokens: off
+    try {
+      const page = await openApp(PHONE, `http://127.0.0.1:${d3.port}`);
+      await page.getByLabel('Access token').waitFor({ timeout: UI_MS });
+      await waitFor(page, () => document.getElementById('guest-form').hidden, UI_MS);
+      assert.equal(await page.getByLabel('Your name').isVisible(), false);
+      const name = uniqueUser('tok');
+      await page.getByLabel('Access token').fill(mintToken(name));
+      await page.getByRole('button', { name: 'Sign in with token' }).click();
+      await page.getByText(`Signed in as ${name}`, { exact: true }).waitFor({ timeout: UI_MS });
+      await page.context().close();
+    } finally {
+      await d3.stop();
+    }
+  });
+
   test('the manifest, icons and favicon are served with their types', async () => {
     const m = await httpGet(d.port, '/app/manifest.webmanifest');
     assert.equal(m.status, 200);
