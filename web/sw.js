@@ -13,7 +13,7 @@
 //   answered from a cache (tokens, live state).
 // - anything else: the network, untouched.
 
-const VERSION = 'webrtc2-shell-76052f2b2a33';
+const VERSION = 'webrtc2-shell-4e4cb2f9289b';
 const CACHE_PREFIX = 'webrtc2-shell-';
 
 /** Every file the app needs to start (tests/e2e/app.test.mjs checks the list is complete). */
