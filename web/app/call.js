@@ -236,10 +236,12 @@ export class CallController {
     this.#stats.stop();
     this.#chat.detach();
     for (const id of ['remote-video', 'local-video']) /** @type {HTMLVideoElement} */ ($(id)).srcObject = null;
-    this.#setPhase('idle');
+    // Said before the phase changes: going idle may sign out (a token that
+    // expired during the call), and that message must be the last one.
     if (reason === 'hangup') announce(`Call with ${name} ended.`);
     else if (reason === 'remote-hangup') announce(`${name} hung up.`);
     else if (reason === 'connection-failed') announce(errorText({ code: 'connection-failed' }, name), 'error');
+    this.#setPhase('idle');
   }
 
   /**
