@@ -156,12 +156,36 @@ describe('SDK calls between two Chromium pages through webrtc2d', () => {
     assert.equal(ra.callId, rb.callId, 'both ended up in the same call');
     assert.equal(await pa.evaluate(() => window.client.connections.length), 1);
     assert.equal(await pb.evaluate(() => window.client.connections.length), 1);
-    // Neither side was asked to answer: each had asked for the call itself.
-    assert.equal(await pa.evaluate(() => window.seen.incoming.length), 0);
-    assert.equal(await pb.evaluate(() => window.seen.incoming.length), 0);
+    // Neither side is left ringing: each had asked for the call itself. (An
+    // invite that arrives while connect() opens the devices rings briefly
+    // and is then taken over by that connect().)
+    for (const p of [pa, pb]) {
+      assert.equal(await p.evaluate(() => window.request?.state ?? 'none').then((s) => s === 'none' || s === 'accepted'), true);
+    }
     await Promise.all([assertMediaFlowing(pa, 'a'), assertMediaFlowing(pb, 'b')]);
     await pb.evaluate(() => window.conn.send('glare ok'));
     await waitFor(pa, () => window.seen.messages.includes('glare ok'));
+    await closePages(pa, pb);
+  });
+
+  test('glare while the devices open: the call that rang meanwhile is answered by connect()', async () => {
+    const { pa, pb, a, b } = await twoUsers();
+    // A's camera takes 600 ms to open; B calls A in that time.
+    await pa.evaluate(() => {
+      const md = navigator.mediaDevices;
+      const real = md.getUserMedia.bind(md);
+      md.getUserMedia = (c) => new Promise((r) => setTimeout(r, 600)).then(() => real(c));
+      window.cancels = [];
+      window.client.onIncoming = (req) => { window.request = req; req.onCancel = (w) => window.cancels.push(w); };
+    });
+    const callA = pageCall(pa, b, AV);
+    await sleep(150);
+    const [ra, rb] = await Promise.all([callA, pageCall(pb, a, AV)]);
+    assert.ok(ra.ok && rb.ok, JSON.stringify([ra, rb]));
+    assert.equal(ra.callId, rb.callId);
+    assert.deepEqual(await pa.evaluate(() => [window.request.state, window.cancels]), ['accepted', ['answered-here']]);
+    assert.equal(await pa.evaluate(() => window.client.connections.length), 1);
+    await assertMediaFlowing(pa, 'a');
     await closePages(pa, pb);
   });
 

@@ -153,13 +153,21 @@ export class IncomingRequest {
 
   /**
    * The caller gave up, or another device answered.
-   * @param {string} reason 'cancelled', 'no-answer', 'answered-elsewhere', 'glare'
+   * @param {string} reason 'cancelled', 'no-answer', 'answered-elsewhere'
    */
   _cancel(reason) {
     if (this.#state !== 'ringing' && this.#state !== 'accepting') return;
     this.#state = 'cancelled';
     this._cancelReason = reason;
     this._slots.onCancel.emit(reason);
+  }
+
+  /**
+   * This side's own connect() to the caller answers the call: it stops
+   * ringing (onCancel gets 'answered-here') and goes on to be accepted.
+   */
+  _takenByConnect() {
+    this._slots.onCancel.emit('answered-here');
   }
 
   #gone() {
@@ -267,16 +275,26 @@ export class WebRTC2Client {
     const slash = target.indexOf('/');
     const user = slash < 0 ? target : target.slice(0, slash);
     const device = slash < 0 ? undefined : target.slice(slash + 1);
-    // Calling someone whose call is ringing here answers it.
-    for (const req of this.#incoming.values()) {
-      if (req.state === 'ringing' && req.from === user && (device === undefined || device === req.fromDevice)) {
-        return req.accept({ mediaConstraints: options.mediaConstraints });
-      }
+    // Calling someone whose call is ringing here answers it: checked before
+    // opening the devices and again after, since their invite may arrive
+    // while the devices open (before our own invite exists, so it is not
+    // glare on this side, and on theirs ours may lose).
+    const ringing = () => [...this.#incoming.values()].find((req) => req.state === 'ringing'
+      && req.from === user && (device === undefined || device === req.fromDevice));
+    const early = ringing();
+    if (early) {
+      early._takenByConnect();
+      return early.accept({ mediaConstraints: options.mediaConstraints });
     }
     const stream = await openUserMedia(options.mediaConstraints);
     if (this.state === 'closed') {
       stopStream(stream);
       throw new WebRTC2Error(SdkErrorCode.CLOSED, 'the client was closed');
+    }
+    const late = ringing();
+    if (late) {
+      late._takenByConnect();
+      return late._acceptWith(stream);
     }
     const callId = randomId();
     return new Promise((resolve, reject) => {
