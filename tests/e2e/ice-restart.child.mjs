@@ -46,9 +46,17 @@ try {
   await waitFor(pb, () => window.conn.state === 'connected', 30000);
   result.steps.push('both connected again');
   result.ufragAfter = [await ufrag(pa), await ufrag(pb)];
+  // Video resumes with the next key frame, and the sender's bandwidth
+  // estimate climbs back from the outage: allow it some seconds.
   const f1 = (await mediaCounters(pb)).framesDecoded;
-  await sleep(1500);
-  result.framesAfter = [f1, (await mediaCounters(pb)).framesDecoded];
+  const t1 = Date.now();
+  let f2 = f1;
+  while (f2 <= f1 + 10 && Date.now() - t1 < 15000) {
+    await sleep(200);
+    f2 = (await mediaCounters(pb)).framesDecoded;
+  }
+  result.framesAfter = [f1, f2];
+  result.videoResumedMs = Date.now() - t1;
   await pa.evaluate(() => window.conn.send('after restart'));
   await waitFor(pb, () => window.seen.messages.includes('after restart'));
   result.messageAfter = true;
