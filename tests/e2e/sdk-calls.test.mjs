@@ -170,13 +170,19 @@ describe('SDK calls between two Chromium pages through webrtc2d', () => {
 
   test('glare while the devices open: the call that rang meanwhile is answered by connect()', async () => {
     const { pa, pb, a, b } = await twoUsers();
-    // A's camera takes 600 ms to open; B calls A in that time.
+    // A's camera opens only once B's call has rung at A.
     await pa.evaluate(() => {
       const md = navigator.mediaDevices;
       const real = md.getUserMedia.bind(md);
-      md.getUserMedia = (c) => new Promise((r) => setTimeout(r, 600)).then(() => real(c));
+      let rang;
+      const ringing = new Promise((r) => { rang = r; });
+      md.getUserMedia = (c) => ringing.then(() => real(c));
       window.cancels = [];
-      window.client.onIncoming = (req) => { window.request = req; req.onCancel = (w) => window.cancels.push(w); };
+      window.client.onIncoming = (req) => {
+        window.request = req;
+        req.onCancel = (w) => window.cancels.push(w);
+        rang();
+      };
     });
     const callA = pageCall(pa, b, AV);
     await sleep(150);
@@ -278,6 +284,26 @@ describe('SDK calls between two Chromium pages through webrtc2d', () => {
 
     const invalid = await pa.evaluate(() => window.client.connect({ peerId: 'no-domain' }).then(() => 'ok', (e) => e.name));
     assert.equal(invalid, 'TypeError');
+    await closePages(pa, pb);
+  });
+
+  test('aborting connect() cancels the call: the callee stops ringing', async () => {
+    const { pa, pb, b } = await twoUsers();
+    await pb.evaluate(() => {
+      window.client.onIncoming = (req) => {
+        window.request = req;
+        req.onCancel = (why) => { window.cancelled = why; };
+      };
+    });
+    const r = await pa.evaluate(async (to) => {
+      const ac = new AbortController();
+      const p = window.client.connect({ peerId: to, mediaConstraints: { audio: true }, signal: ac.signal });
+      setTimeout(() => ac.abort(), 300);
+      return p.then(() => 'connected', (e) => e.code);
+    }, b);
+    assert.equal(r, 'cancelled');
+    assert.equal(await waitFor(pb, () => window.cancelled), 'cancelled');
+    assert.equal(await pa.evaluate(() => window.client.connections.length), 0);
     await closePages(pa, pb);
   });
 

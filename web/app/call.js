@@ -11,10 +11,6 @@ import { $, announce, displayName, errorText } from './ui.js';
 /** What a video call asks of the devices. */
 const AV = { audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } };
 
-/** While a cancelled call is still being set up, look for its connection this often (ms). */
-const CANCEL_POLL_MS = 500;
-const CANCEL_POLLS = 20;
-
 /**
  * @typedef {'idle' | 'outgoing' | 'incoming' | 'call'} CallPhase
  * @typedef {import('../sdk/webrtc2.js').Connection} Connection
@@ -26,7 +22,7 @@ export class CallController {
   /** @type {CallPhase} */ #phase = 'idle';
   /** @type {Connection | null} */ #conn = null;
   /** @type {IncomingRequest | null} */ #request = null;
-  /** @type {{peer: string, cancelled: boolean} | null} */ #outgoing = null;
+  /** @type {{peer: string, cancelled: boolean, abort: AbortController} | null} */ #outgoing = null;
   /** @type {import('./chat.js').ChatPanel} */ #chat;
   /** @type {import('./stats-panel.js').StatsPanel} */ #stats;
   /** @type {(phase: CallPhase) => void} */ #onPhase;
@@ -85,13 +81,15 @@ export class CallController {
     const client = this.#client;
     if (!client || this.#phase !== 'idle') return;
     const name = displayName(peer);
-    const out = { peer, cancelled: false };
+    const out = { peer, cancelled: false, abort: new AbortController() };
     this.#outgoing = out;
     $('outgoing-text').textContent = mode === 'av' ? `Calling ${name}…` : `Asking ${name} to chat…`;
     this.#setPhase('outgoing');
     announce(`Calling ${name}…`);
     try {
-      const conn = await client.connect({ peerId: peer, mediaConstraints: mode === 'av' ? AV : undefined });
+      const conn = await client.connect({
+        peerId: peer, mediaConstraints: mode === 'av' ? AV : undefined, signal: out.abort.signal,
+      });
       if (out.cancelled) {
         conn.close();
         return;
@@ -108,12 +106,7 @@ export class CallController {
 
   // ------------------------------------------------------------ ringing --
 
-  /**
-   * The SDK has no cancel for a call being placed, so the call's
-   * connection, once it exists, is closed: that sends the callee a 'bye'
-   * and stops the ringing there. It may not exist yet while the devices are
-   * opening, hence the few retries.
-   */
+  /** Cancels the call being placed: the callee stops ringing. */
   #cancel() {
     const out = this.#outgoing;
     if (!out) return;
@@ -121,14 +114,7 @@ export class CallController {
     this.#outgoing = null;
     this.#setPhase('idle');
     announce(`You cancelled the call to ${displayName(out.peer)}.`);
-    const client = this.#client;
-    let polls = 0;
-    const closeIt = () => {
-      const conns = (client?.connections ?? []).filter((c) => c.peerId === out.peer && c.state === 'connecting');
-      for (const c of conns) c.close();
-      if (conns.length === 0 && ++polls < CANCEL_POLLS) setTimeout(closeIt, CANCEL_POLL_MS);
-    };
-    closeIt();
+    out.abort.abort();
   }
 
   /** @param {IncomingRequest} req */

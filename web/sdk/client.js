@@ -48,6 +48,8 @@ const PEER_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}@[^\s/@]{1,253}(\/[A-Za-z0-9.
  * @property {string} peerId `user@domain` (every device rings) or `user@domain/device`
  * @property {import('./media.js').MediaConstraints} [mediaConstraints] omitted
  *   or {} for a data-only connection
+ * @property {AbortSignal} [signal] aborting it before connect() resolves
+ *   cancels the call (the callee stops ringing) and rejects with 'cancelled'
  */
 
 /**
@@ -286,10 +288,13 @@ export class WebRTC2Client {
       early._takenByConnect();
       return early.accept({ mediaConstraints: options.mediaConstraints });
     }
+    const abort = options.signal;
+    const cancelled = () => new WebRTC2Error(SdkErrorCode.CANCELLED, `the call to ${target} was cancelled`);
+    if (abort?.aborted) throw cancelled();
     const stream = await openUserMedia(options.mediaConstraints);
-    if (this.state === 'closed') {
+    if (this.state === 'closed' || abort?.aborted) {
       stopStream(stream);
-      throw new WebRTC2Error(SdkErrorCode.CLOSED, 'the client was closed');
+      throw abort?.aborted ? cancelled() : new WebRTC2Error(SdkErrorCode.CLOSED, 'the client was closed');
     }
     const late = ringing();
     if (late) {
@@ -311,6 +316,7 @@ export class WebRTC2Client {
         .catch((e) => this.#abandon(out, null, e));
       out.conn = this.#newConnection({ callId, peerId: user, to: target, polite: false, localStream: stream });
       out.conn.ready.then(() => this.#settle(out, null, out.conn), (e) => this.#settle(out, e, null));
+      abort?.addEventListener('abort', () => this.#abandon(out, 'cancelled', cancelled()), { once: true });
     });
   }
 
@@ -463,18 +469,19 @@ export class WebRTC2Client {
   }
 
   /**
-   * Gives a placed call up: tells the callee (when `cancel` names a reason),
-   * ends its connection, rejects connect().
+   * Gives a placed call up: tells the callee (when `cancel` names a reason:
+   * 'cancel' while it rings, 'bye' once a device answered), ends its
+   * connection, rejects connect().
    * @param {Outgoing} out
    * @param {string | null} cancel
    * @param {Error} err
    */
   #abandon(out, cancel, err) {
     if (this.#outgoing.get(out.callId) !== out) return;
-    if (cancel) {
+    if (cancel && !out.bound) {
       this.#send(out.target, { w2: CALL_PROTOCOL, call: out.callId, op: 'cancel', reason: cancel }).catch(() => {});
     }
-    out.conn?._end('cancelled', err instanceof WebRTC2Error ? err : undefined);
+    out.conn?._end('cancelled', err instanceof WebRTC2Error ? err : undefined, Boolean(cancel) && out.bound);
     this.#settle(out, err, null);
   }
 
