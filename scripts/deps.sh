@@ -12,6 +12,7 @@ APT_PKGS=(
   nodejs npm openssl procps curl
   chromium
   iproute2 iptables
+  coturn
 )
 
 missing=()

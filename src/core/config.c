@@ -30,6 +30,22 @@ static const struct w2_limits k_default_limits = {
     .ping_timeout_ms = 75000,
 };
 
+/* Listeners, relay address, realm and secret are derived at start-up
+ * (w2_config_resolve_turn) from the rest of the config. */
+static const struct w2_turn_settings k_default_turn = {
+    .enabled = true,
+    .min_port = 49152,
+    .max_port = 65535,
+    .credential_ttl_s = W2_GUEST_TTL_DEFAULT,
+    .max_allocations = 4096,
+    .max_allocations_per_user = 32,
+    .max_permissions = 64,
+    .max_channels = 64,
+    .max_lifetime_s = 3600,
+    .bandwidth_bytes_per_s = 12500000, /* 100 Mbit/s */
+    .unauth_requests_per_s = 50,
+};
+
 /* ---- small helpers ------------------------------------------------------- */
 
 /* Writes a sentence into err (W2_CONFIG_ERR_MAX bytes); returns W2_ECONFIG. */
@@ -348,10 +364,120 @@ void w2__config_ice_free(struct w2_config *cfg)
 	cfg->n_ice_servers = 0;
 }
 
+void w2__config_role_set(struct w2_config *cfg, int role, bool on)
+{
+	if (role == W2__ROLE_SIGNALING)
+		cfg->signaling_enabled = on;
+	else if (role == W2__ROLE_TURN)
+		cfg->turn.enabled = on;
+}
+
+int w2__config_cidr_append(struct w2__config_cidrs *l, const struct w2_cidr *c)
+{
+	struct w2_cidr *items = w2__config_grow_array(l->items, l->n, sizeof(*items));
+
+	if (!items)
+		return W2_ENOMEM;
+	l->items = items;
+	items[l->n++] = *c;
+	return 0;
+}
+
+int w2__config_cidrs_parse_list(const char *s, struct w2_cidr **out, size_t *n,
+                                const char **bad, size_t *bad_len)
+{
+	struct w2__config_cidrs l = {0};
+	struct w2_cidr c;
+	int rc = 0;
+
+	while (rc == 0 && *s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		const char *p = s;
+
+		while (len > 0 && *p == ' ') {
+			p++;
+			len--;
+		}
+		while (len > 0 && p[len - 1] == ' ')
+			len--;
+		if (l.n == W2__CIDRS_MAX || w2_cidr_parse(p, len, &c) != 0) {
+			*bad = p;
+			*bad_len = len;
+			rc = W2_EINVAL;
+		} else {
+			rc = w2__config_cidr_append(&l, &c);
+		}
+		s = comma ? comma + 1 : s + strlen(s);
+	}
+	if (rc) {
+		w2_free(l.items);
+		return rc;
+	}
+	*out = l.items;
+	*n = l.n;
+	return 0;
+}
+
+int w2__config_turn_secret_set(struct w2_turn_settings *t, const char *s, size_t len)
+{
+	unsigned char *m = w2_malloc(len + 1);
+
+	if (!m)
+		return W2_ENOMEM;
+	memcpy(m, s, len);
+	m[len] = '\0';
+	if (t->secret) {
+		explicit_bzero(t->secret, t->secret_len);
+		w2_free(t->secret);
+	}
+	t->secret = m;
+	t->secret_len = len;
+	return 0;
+}
+
+void w2__config_turn_listen_free(struct w2_turn_settings *t)
+{
+	for (size_t i = 0; i < t->n_listen; i++)
+		w2_free(t->listen[i].host);
+	w2_free(t->listen);
+	t->listen = NULL;
+	t->n_listen = 0;
+}
+
+void w2__config_turn_users_free(struct w2_turn_settings *t)
+{
+	for (size_t i = 0; i < t->n_users; i++) {
+		w2_free(t->users[i].name);
+		if (t->users[i].password)
+			explicit_bzero(t->users[i].password, strlen(t->users[i].password));
+		w2_free(t->users[i].password);
+	}
+	w2_free(t->users);
+	t->users = NULL;
+	t->n_users = 0;
+}
+
+static void turn_free(struct w2_turn_settings *t)
+{
+	w2__config_turn_listen_free(t);
+	w2__config_turn_users_free(t);
+	w2_free(t->relay_ip);
+	w2_free(t->external_ip);
+	w2_free(t->public_host);
+	w2_free(t->realm);
+	if (t->secret)
+		explicit_bzero(t->secret, t->secret_len);
+	w2_free(t->secret);
+	w2_free(t->allowed_peers);
+	w2_free(t->denied_peers);
+}
+
 void w2_config_destroy(struct w2_config *cfg)
 {
 	if (!cfg)
 		return;
+	turn_free(&cfg->turn);
 	w2_free(cfg->domain);
 	w2_free(cfg->state_dir);
 	w2_free(cfg->web_root);
@@ -392,6 +518,8 @@ int w2_config_default(struct w2_config **out)
 	c->log_level = W2_LOG_LEVEL_INFO;
 	c->conn_logging = W2_CONN_LOG_NONE;
 	c->drain_timeout_ms = 5000;
+	c->signaling_enabled = true;
+	c->turn = k_default_turn;
 	if (!c->domain || !c->state_dir || !c->web_root || !c->listen || !c->listen[0].host) {
 		w2_config_destroy(c);
 		return W2_ENOMEM;
@@ -547,6 +675,8 @@ int w2_config_validate(const struct w2_config *cfg, char *err)
 	rc = validate_listen(cfg, err);
 	if (rc == 0)
 		rc = validate_lists(cfg, err);
+	if (rc == 0)
+		rc = w2__config_validate_turn(cfg, err);
 	if (rc == 0)
 		rc = validate_guest(cfg, err);
 	if (rc == 0)

@@ -6,6 +6,7 @@
 #ifndef W2_CORE_CONFIG_H
 #define W2_CORE_CONFIG_H
 
+#include "core/cidr.h"
 #include "core/log.h"
 
 #include <stdbool.h>
@@ -61,6 +62,41 @@ struct w2_limits {
 	uint32_t ping_timeout_ms;      /* no pong for this long: drop the peer */
 };
 
+/* A long-term TURN user from the config, for clients that cannot fetch
+ * REST credentials from signaling (RFC 8489 section 9.2). */
+struct w2_turn_user {
+	char *name;
+	char *password;
+};
+
+/* The STUN/TURN role (src/turn/, docs/turn.md). Frozen like the rest. */
+struct w2_turn_settings {
+	bool enabled;                 /* the role runs (roles: [..., turn]) */
+	struct w2_listen *listen;     /* UDP and TCP on each; tls: TLS over TCP */
+	size_t n_listen;
+	char *relay_ip;               /* relay sockets bind here (numeric) */
+	char *external_ip;            /* advertised instead of relay_ip (NAT); NULL: none */
+	char *public_host;            /* host put in turn: URLs handed to clients */
+	uint16_t min_port, max_port;  /* relay port range, inclusive */
+	char *realm;                  /* defaults to the domain */
+	unsigned char *secret;        /* TURN REST API shared secret (NULL: generated) */
+	size_t secret_len;
+	uint32_t credential_ttl_s;    /* lifetime of credentials handed out in welcome */
+	struct w2_turn_user *users;
+	size_t n_users;
+	uint32_t max_allocations;           /* in total */
+	uint32_t max_allocations_per_user;
+	uint32_t max_permissions;           /* per allocation */
+	uint32_t max_channels;              /* per allocation */
+	uint32_t max_lifetime_s;            /* longest LIFETIME granted (default 3600) */
+	uint32_t bandwidth_bytes_per_s;     /* per allocation, both directions; 0: no cap */
+	uint32_t unauth_requests_per_s;     /* per source address, unauthenticated */
+	struct w2_cidr *allowed_peers;      /* exceptions to the internal-address ban */
+	size_t n_allowed_peers;
+	struct w2_cidr *denied_peers;       /* refused even when public */
+	size_t n_denied_peers;
+};
+
 enum w2_conn_logging {
 	W2_CONN_LOG_NONE = 0,      /* no per-connection log lines at all */
 	W2_CONN_LOG_ANONYMOUS,     /* connect/disconnect events without identity */
@@ -93,6 +129,9 @@ struct w2_config {
 
 	struct w2_limits limits;
 
+	bool signaling_enabled;   /* roles: signaling (HTTP, WebSocket, web app) */
+	struct w2_turn_settings turn;
+
 	enum w2_log_level log_level;
 	enum w2_conn_logging conn_logging;
 	uint32_t drain_timeout_ms; /* SIGTERM: time given to sessions to close */
@@ -124,6 +163,16 @@ int w2_config_apply_env(struct w2_config *cfg, char *const *envp, char *err);
 
 /* Checks cross-field rules (TLS on non-loopback, limits > 0, ...). */
 int w2_config_validate(const struct w2_config *cfg, char *err);
+
+/* Derives what the TURN role leaves unset: listeners (the first signaling
+ * host on 3478 for UDP and TCP, and 5349 for TLS when TLS is configured),
+ * relay_ip, public_host and realm. Call after w2_config_apply_env(); the
+ * REST secret is the daemon's to fill. Returns 0 or W2_ENOMEM. */
+int w2_config_resolve_turn(struct w2_config *cfg, char *err);
+
+/* Sets the roles from a comma-separated list ("signaling,turn"), as
+ * `--roles` and WEBRTC2_ROLES give it. Returns 0 or W2_ECONFIG with err. */
+int w2_config_set_roles(struct w2_config *cfg, const char *list, char *err);
 
 /* Appends a copy of `key` to cfg->keys. */
 int w2_config_add_key(struct w2_config *cfg, const struct w2_auth_key *key);

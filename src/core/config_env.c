@@ -201,6 +201,115 @@ static int e_listen(struct ectx *e, void *dst)
 	return rc;
 }
 
+/* "signaling,turn": replaces the roles. */
+static int e_roles(struct ectx *e, void *dst)
+{
+	return w2_config_set_roles(e->cfg, e->value, e->err) == 0 ? 0 : W2_ECONFIG;
+}
+
+/* "10.0.0.0/8, 127.0.0.0/8": replaces the list; "" empties it. */
+static int e_cidrs(struct ectx *e, struct w2_cidr **list, size_t *n)
+{
+	char q[W2__QUOTE_MAX];
+	struct w2_cidr *items = NULL;
+	size_t count = 0, bad_len = 0;
+	const char *bad = NULL;
+	int rc = w2__config_cidrs_parse_list(e->value, &items, &count, &bad, &bad_len);
+
+	if (rc == W2_ENOMEM)
+		return w2__config_set_nomem(e->err);
+	if (rc)
+		return env_fail(e, "%s is not an address range like 10.0.0.0/8 (host bits must "
+		                "be zero; at most %d ranges)", w2__config_quoted(bad, bad_len, q),
+		                W2__CIDRS_MAX);
+	w2_free(*list);
+	*list = items;
+	*n = count;
+	return 0;
+}
+
+static int e_allowed_peers(struct ectx *e, void *dst)
+{
+	return e_cidrs(e, &e->cfg->turn.allowed_peers, &e->cfg->turn.n_allowed_peers);
+}
+
+static int e_denied_peers(struct ectx *e, void *dst)
+{
+	return e_cidrs(e, &e->cfg->turn.denied_peers, &e->cfg->turn.n_denied_peers);
+}
+
+static int e_turn_secret(struct ectx *e, void *dst)
+{
+	if (!e->value[0])
+		return env_fail(e, "must not be empty");
+	if (w2__config_turn_secret_set(&e->cfg->turn, e->value, strlen(e->value)) != 0)
+		return w2__config_set_nomem(e->err);
+	return 0;
+}
+
+/* "127.0.0.1:3478,127.0.0.1:5349/tls": replaces the TURN listeners. */
+static int e_turn_listen(struct ectx *e, void *dst)
+{
+	struct w2_turn_settings tmp = {0};
+	const char *s = e->value;
+	int rc = 0;
+
+	while (rc == 0 && s && *s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		bool tls = len > 4 && memcmp(s + len - 4, "/tls", 4) == 0;
+		struct w2_listen *l = w2__config_grow_array(tmp.listen, tmp.n_listen, sizeof(*l));
+
+		if (!l) {
+			rc = w2__config_set_nomem(e->err);
+			break;
+		}
+		tmp.listen = l;
+		l = &l[tmp.n_listen++];
+		rc = tmp.n_listen > W2__LISTEN_MAX
+		         ? env_fail(e, "too many addresses (at most %d)", W2__LISTEN_MAX)
+		         : env_listen_one(e, s, tls ? len - 4 : len, l);
+		l->tls = tls;
+		s = comma ? comma + 1 : NULL;
+	}
+	if (rc == 0) {
+		w2__config_turn_listen_free(&e->cfg->turn);
+		e->cfg->turn.listen = tmp.listen;
+		e->cfg->turn.n_listen = tmp.n_listen;
+		return 0;
+	}
+	w2__config_turn_listen_free(&tmp);
+	return rc;
+}
+
+int w2_config_set_roles(struct w2_config *cfg, const char *list, char *err)
+{
+	char q[W2__QUOTE_MAX];
+	bool sig = false, turn = false;
+	const char *s = list;
+
+	while (*s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+
+		if (len == 9 && memcmp(s, "signaling", 9) == 0)
+			sig = true;
+		else if (len == 4 && memcmp(s, "turn", 4) == 0)
+			turn = true;
+		else
+			return w2__config_set_err(err, "roles: unknown role %s (use signaling, turn "
+			                          "or both, comma-separated)",
+			                          w2__config_quoted(s, len, q));
+		s = comma ? comma + 1 : s + len;
+	}
+	if (!sig && !turn)
+		return w2__config_set_err(err, "roles: at least one role is needed (signaling, "
+		                          "turn)");
+	cfg->signaling_enabled = sig;
+	cfg->turn.enabled = turn;
+	return 0;
+}
+
 struct env_var {
 	const char *name; /* after WEBRTC2_ */
 	int (*apply)(struct ectx *e, void *dst);
@@ -218,6 +327,14 @@ static const struct env_var k_env_vars[] = {
     {"AUTH_ISSUER", e_opt_str, offsetof(struct w2_config, issuer)},
     {"AUTH_GUEST_TOKENS", e_guest_tokens, offsetof(struct w2_config, guest_tokens)},
     {"AUTH_GUEST_TOKEN_TTL", e_guest_ttl, offsetof(struct w2_config, guest_token_ttl_s)},
+    {"ROLES", e_roles, 0},
+    {"TURN_LISTEN", e_turn_listen, 0},
+    {"TURN_RELAY_IP", e_opt_str, offsetof(struct w2_config, turn.relay_ip)},
+    {"TURN_EXTERNAL_IP", e_opt_str, offsetof(struct w2_config, turn.external_ip)},
+    {"TURN_PUBLIC_HOST", e_opt_str, offsetof(struct w2_config, turn.public_host)},
+    {"TURN_SECRET", e_turn_secret, 0},
+    {"TURN_ALLOWED_PEER_RANGES", e_allowed_peers, 0},
+    {"TURN_DENIED_PEER_RANGES", e_denied_peers, 0},
     {"LOG_LEVEL", e_log_level, offsetof(struct w2_config, log_level)},
     {"LOG_CONNECTIONS", e_conn_logging, offsetof(struct w2_config, conn_logging)},
 };

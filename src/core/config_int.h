@@ -28,6 +28,9 @@
 #define W2__CLOCK_SKEW_MAX 86400
 #define W2__QUOTE_MAX 48 /* a quoted user value in a message */
 #define W2__HOST_MAX 64
+#define W2__CIDRS_MAX 256      /* entries of a peer range list */
+#define W2__TURN_USERS_MAX 1024
+#define W2__TURN_SECRET_MIN 16 /* bytes: an HMAC-SHA1 key shorter than this is guessable */
 /* Why guest tokens cannot be on; the start of the sentence names the key or variable. */
 #define W2__GUEST_NO_KEY                                                                           \
 	"needs a key the daemon can sign with (an HS256 key in auth.keys, or no keys for the "   \
@@ -116,6 +119,36 @@ void w2__config_listen_free(struct w2_config *cfg);
 
 /* Frees cfg's keys (material wiped) and leaves it with none. */
 void w2__config_keys_free(struct w2_config *cfg);
+
+/* The daemon's roles, as spelled in `roles:` and WEBRTC2_ROLES. */
+enum { W2__ROLE_SIGNALING = 1, W2__ROLE_TURN = 2 };
+
+/* Switches one role on or off. */
+void w2__config_role_set(struct w2_config *cfg, int role, bool on);
+
+/* A growing list of address ranges while it is parsed. */
+struct w2__config_cidrs {
+	struct w2_cidr *items;
+	size_t n;
+};
+
+/* Appends a copy of c; returns 0 or W2_ENOMEM. */
+int w2__config_cidr_append(struct w2__config_cidrs *l, const struct w2_cidr *c);
+
+/* Parses a comma-separated list of ranges (WEBRTC2_TURN_*_PEER_RANGES) into
+ * a new heap array; on W2_EINVAL *bad/bad_len point at the faulty item. */
+int w2__config_cidrs_parse_list(const char *s, struct w2_cidr **out, size_t *n,
+                                const char **bad, size_t *bad_len);
+
+/* Replaces the TURN REST secret with a copy of len bytes (old one wiped). */
+int w2__config_turn_secret_set(struct w2_turn_settings *t, const char *s, size_t len);
+
+/* Checks the TURN settings (config_turn.c). */
+int w2__config_validate_turn(const struct w2_config *cfg, char *err);
+
+/* Free the TURN listeners / static users and leave none. */
+void w2__config_turn_listen_free(struct w2_turn_settings *t);
+void w2__config_turn_users_free(struct w2_turn_settings *t);
 
 /* Frees the URLs of s and leaves it with none. */
 void w2__config_urls_free(struct w2_ice_server *s);

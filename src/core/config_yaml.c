@@ -980,7 +980,246 @@ static int h_shutdown(struct pctx *p, const yaml_event_t *ev, void *dst)
 	return walk_map(p, ev, fields, 1, dst, lines);
 }
 
+/* ---- roles, turn --------------------------------------------------------------- */
+
+static const struct w2__config_name_value k_roles[] = {
+    {"signaling", W2__ROLE_SIGNALING},
+    {"turn", W2__ROLE_TURN},
+};
+
+static int role_item(struct pctx *p, const yaml_event_t *ev, void *obj, size_t index)
+{
+	struct w2_config *cfg = obj;
+	char q[W2__QUOTE_MAX];
+	int v;
+
+	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev))
+		return expected(p, ev, "a role name");
+	if (w2__config_name_lookup(k_roles, 2, sc_text(ev), &v) != 0)
+		return fail_at(p, ev_line(ev), "unknown role %s (use signaling or turn)",
+		               w2__config_quoted(sc_text(ev), sc_len(ev), q));
+	w2__config_role_set(cfg, v, true);
+	return 0;
+}
+
+/* The list replaces the default (every role). */
+static int h_roles(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	struct w2_config *cfg = dst;
+	int rc;
+
+	w2__config_role_set(cfg, W2__ROLE_SIGNALING, false);
+	w2__config_role_set(cfg, W2__ROLE_TURN, false);
+	rc = walk_seq(p, ev, role_item, cfg, 4, "a list of roles");
+	if (rc == 0 && !cfg->signaling_enabled && !cfg->turn.enabled)
+		return fail_at(p, ev_line(ev), "needs at least one role (signaling, turn)");
+	return rc;
+}
+
+/* A TURN listener: UDP and TCP on the address, or TLS with "tls: true".
+ * Unlike signaling, plain TURN on a public address is normal (media is
+ * DTLS-SRTP inside; RFC 8656 section 3.1). */
+static int turn_listen_item(struct pctx *p, const yaml_event_t *ev, void *obj, size_t index)
+{
+	struct w2_turn_settings *t = obj;
+	unsigned long lines[LF_N];
+	struct w2_listen *l;
+
+	l = w2__config_grow_array(t->listen, t->n_listen, sizeof(*l));
+	if (!l)
+		return w2__config_set_nomem(p->err);
+	int rc;
+
+	t->listen = l;
+	l = &l[t->n_listen++];
+	rc = walk_map(p, ev, k_listen_fields, LF_N, l, lines);
+	if (rc)
+		return rc;
+	if (!lines[LF_ADDRESS])
+		return fail_at(p, ev_line(ev), "missing key \"address\"");
+	return 0;
+}
+
+static int h_turn_listen(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	struct w2_turn_settings *t = dst;
+
+	w2__config_turn_listen_free(t);
+	return walk_seq(p, ev, turn_listen_item, t, W2__LISTEN_MAX, "a list of addresses");
+}
+
+static int cidr_item(struct pctx *p, const yaml_event_t *ev, void *obj, size_t index)
+{
+	struct w2__config_cidrs *l = obj;
+	char q[W2__QUOTE_MAX];
+	struct w2_cidr c;
+
+	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev))
+		return expected(p, ev, "an address range like 10.0.0.0/8");
+	if (w2_cidr_parse(sc_text(ev), sc_len(ev), &c) != 0)
+		return fail_at(p, ev_line(ev), "%s is not an address range like 10.0.0.0/8 or "
+		               "fd00::/8 (host bits must be zero)",
+		               w2__config_quoted(sc_text(ev), sc_len(ev), q));
+	return w2__config_cidr_append(l, &c) == 0 ? 0 : w2__config_set_nomem(p->err);
+}
+
+static int take_cidrs(struct pctx *p, const yaml_event_t *ev, struct w2_cidr **list, size_t *n)
+{
+	struct w2__config_cidrs l = {0};
+	int rc = walk_seq(p, ev, cidr_item, &l, W2__CIDRS_MAX, "a list of address ranges");
+
+	if (rc) {
+		w2_free(l.items);
+		return rc;
+	}
+	w2_free(*list);
+	*list = l.items;
+	*n = l.n;
+	return 0;
+}
+
+static int h_allowed_peers(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	struct w2_turn_settings *t = dst;
+
+	return take_cidrs(p, ev, &t->allowed_peers, &t->n_allowed_peers);
+}
+
+static int h_denied_peers(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	struct w2_turn_settings *t = dst;
+
+	return take_cidrs(p, ev, &t->denied_peers, &t->n_denied_peers);
+}
+
+static int h_turn_secret(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	struct w2_turn_settings *t = dst;
+
+	if (ev->type != YAML_SCALAR_EVENT || sc_is_null(ev) || sc_len(ev) == 0)
+		return fail_at(p, ev_line(ev), "expected the secret as a non-empty string");
+	return w2__config_turn_secret_set(t, sc_text(ev), sc_len(ev)) == 0
+	           ? 0 : w2__config_set_nomem(p->err);
+}
+
+static int h_turn_secret_file(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	char why[128] = "";
+	char *path = NULL, *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = take_string(p, ev, STR_PATH, &path);
+	if (rc)
+		return rc;
+	rc = read_file(path, W2__KEY_FILE_MAX, true, &buf, &len, why, sizeof(why));
+	if (rc == 0) {
+		/* A secret file usually ends with a newline nobody meant as key. */
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			len--;
+		rc = len ? w2__config_turn_secret_set(dst, buf, len) : W2_EINVAL;
+		if (rc == W2_EINVAL)
+			rc = fail_at(p, ev_line(ev), "%s is empty", path);
+		else if (rc)
+			rc = w2__config_set_nomem(p->err);
+	} else if (rc == W2_ENOMEM) {
+		rc = w2__config_set_nomem(p->err);
+	} else {
+		rc = fail_at(p, ev_line(ev), "cannot read %s: %s", path, why);
+	}
+	if (buf)
+		explicit_bzero(buf, len);
+	w2_free(buf);
+	w2_free(path);
+	return rc;
+}
+
+static const struct field k_turn_user_fields[] = {
+    {"name", h_opt_str, offsetof(struct w2_turn_user, name)},
+    {"password", h_opt_str, offsetof(struct w2_turn_user, password)},
+};
+
+static int turn_user_item(struct pctx *p, const yaml_event_t *ev, void *obj, size_t index)
+{
+	struct w2_turn_settings *t = obj;
+	struct w2_turn_user *u;
+	unsigned long lines[2];
+
+	u = w2__config_grow_array(t->users, t->n_users, sizeof(*u));
+	if (!u)
+		return w2__config_set_nomem(p->err);
+	int rc;
+
+	t->users = u;
+	u = &u[t->n_users++];
+	rc = walk_map(p, ev, k_turn_user_fields, 2, u, lines);
+	if (rc)
+		return rc;
+	if (!u->name || !u->password)
+		return fail_at(p, ev_line(ev), "a user needs \"name\" and \"password\"");
+	if (strchr(u->name, ':'))
+		return fail_at(p, ev_line(ev), "a user name must not contain ':' (it would read "
+		               "as a time-limited REST credential)");
+	return 0;
+}
+
+static int h_turn_users(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	struct w2_turn_settings *t = dst;
+
+	w2__config_turn_users_free(t);
+	return walk_seq(p, ev, turn_user_item, t, W2__TURN_USERS_MAX, "a list of users");
+}
+
+static int h_port(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	uint32_t v;
+	int rc = take_u32(p, ev, 1, 65535, &v);
+
+	if (rc == 0)
+		*(uint16_t *)dst = (uint16_t)v;
+	return rc;
+}
+
+#define TS(f) offsetof(struct w2_turn_settings, f)
+
+static const struct field k_turn_fields[] = {
+    {"listen", h_turn_listen, 0},
+    {"relay_ip", h_opt_str, TS(relay_ip)},
+    {"external_ip", h_opt_str, TS(external_ip)},
+    {"public_host", h_opt_str, TS(public_host)},
+    {"min_port", h_port, TS(min_port)},
+    {"max_port", h_port, TS(max_port)},
+    {"realm", h_opt_str, TS(realm)},
+    {"secret", h_turn_secret, 0},
+    {"secret_file", h_turn_secret_file, 0},
+    {"credential_ttl", h_u32_pos, TS(credential_ttl_s)},
+    {"users", h_turn_users, 0},
+    {"max_allocations", h_u32_pos, TS(max_allocations)},
+    {"max_allocations_per_user", h_u32_pos, TS(max_allocations_per_user)},
+    {"max_permissions", h_u32_pos, TS(max_permissions)},
+    {"max_channels", h_u32_pos, TS(max_channels)},
+    {"max_lifetime", h_u32_pos, TS(max_lifetime_s)},
+    {"bandwidth_bytes_per_s", h_u32, TS(bandwidth_bytes_per_s)},
+    {"unauth_requests_per_s", h_u32_pos, TS(unauth_requests_per_s)},
+    {"allowed_peer_ranges", h_allowed_peers, 0},
+    {"denied_peer_ranges", h_denied_peers, 0},
+};
+
+#undef TS
+#define W2__N_TURN (sizeof(k_turn_fields) / sizeof(k_turn_fields[0]))
+
+static int h_turn(struct pctx *p, const yaml_event_t *ev, void *dst)
+{
+	unsigned long lines[W2__N_TURN];
+
+	return walk_map(p, ev, k_turn_fields, W2__N_TURN,
+	                (char *)dst + offsetof(struct w2_config, turn), lines);
+}
+
 static const struct field k_top_fields[] = {
+    {"roles", h_roles, 0},
+    {"turn", h_turn, 0},
     {"domain", h_domain, offsetof(struct w2_config, domain)},
     {"state_dir", h_path, offsetof(struct w2_config, state_dir)},
     {"web_root", h_opt_path, offsetof(struct w2_config, web_root)},

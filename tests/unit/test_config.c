@@ -1027,6 +1027,237 @@ static void test_alloc_failure_load_env(void **state)
 	w2_config_destroy(c);
 }
 
+/* ---- the TURN role ---- */
+
+static const char k_turn[] =
+    "roles: [turn]\n"
+    "turn:\n"
+    "  listen:\n"
+    "    - address: 192.0.2.10:3478\n"
+    "    - address: \"[2001:db8::1]:5349\"\n"
+    "      tls: true\n"
+    "  relay_ip: 192.0.2.11\n"
+    "  external_ip: 198.51.100.7\n"
+    "  public_host: turn.example.org\n"
+    "  min_port: 40000\n"
+    "  max_port: 40999\n"
+    "  realm: example.org\n"
+    "  secret_file: hs.secret\n"
+    "  credential_ttl: 600\n"
+    "  users:\n"
+    "    - {name: bob, password: \"pw\"}\n"
+    "  max_allocations: 100\n"
+    "  max_allocations_per_user: 3\n"
+    "  max_permissions: 4\n"
+    "  max_channels: 5\n"
+    "  max_lifetime: 1200\n"
+    "  bandwidth_bytes_per_s: 0\n"
+    "  unauth_requests_per_s: 7\n"
+    "  allowed_peer_ranges: [127.0.0.0/8, \"::1/128\"]\n"
+    "  denied_peer_ranges: [203.0.113.0/24]\n";
+
+static void test_turn_file(void **state)
+{
+	struct w2_config *c = parse_ok(k_turn);
+	const struct w2_turn_settings *t = &c->turn;
+	char err[W2_CONFIG_ERR_MAX];
+
+	assert_false(c->signaling_enabled);
+	assert_true(t->enabled);
+	assert_int_equal(t->n_listen, 2);
+	assert_string_equal(t->listen[0].host, "192.0.2.10");
+	assert_false(t->listen[0].tls); /* plain TURN on a public address is normal */
+	assert_string_equal(t->listen[1].host, "2001:db8::1");
+	assert_true(t->listen[1].tls);
+	assert_string_equal(t->relay_ip, "192.0.2.11");
+	assert_string_equal(t->external_ip, "198.51.100.7");
+	assert_string_equal(t->public_host, "turn.example.org");
+	assert_int_equal(t->min_port, 40000);
+	assert_int_equal(t->max_port, 40999);
+	assert_string_equal(t->realm, "example.org");
+	/* The file's trailing newline is not part of the secret. */
+	assert_int_equal(t->secret_len, strlen(SECRET));
+	assert_memory_equal(t->secret, SECRET, strlen(SECRET));
+	assert_int_equal(t->credential_ttl_s, 600);
+	assert_int_equal(t->n_users, 1);
+	assert_string_equal(t->users[0].name, "bob");
+	assert_string_equal(t->users[0].password, "pw");
+	assert_int_equal(t->max_allocations, 100);
+	assert_int_equal(t->max_allocations_per_user, 3);
+	assert_int_equal(t->max_permissions, 4);
+	assert_int_equal(t->max_channels, 5);
+	assert_int_equal(t->max_lifetime_s, 1200);
+	assert_int_equal(t->bandwidth_bytes_per_s, 0);
+	assert_int_equal(t->unauth_requests_per_s, 7);
+	assert_int_equal(t->n_allowed_peers, 2);
+	assert_int_equal(t->allowed_peers[0].prefix, 8);
+	assert_int_equal(t->allowed_peers[1].family, AF_INET6);
+	assert_int_equal(t->n_denied_peers, 1);
+	assert_int_equal(w2_config_resolve_turn(c, err), 0);
+	assert_int_equal(w2_config_validate(c, err), 0);
+	assert_string_equal(t->public_host, "turn.example.org"); /* kept */
+	w2_config_destroy(c);
+}
+
+/* Defaults follow the signaling listener; TLS adds 5349. */
+static void test_turn_resolve(void **state)
+{
+	char err[W2_CONFIG_ERR_MAX];
+	struct w2_config *c = NULL;
+	const struct w2_turn_settings *t;
+
+	assert_int_equal(w2_config_default(&c), 0);
+	t = &c->turn;
+	assert_true(c->signaling_enabled);
+	assert_true(t->enabled);
+	assert_int_equal(t->n_listen, 0);
+	assert_int_equal(w2_config_resolve_turn(c, err), 0);
+	assert_int_equal(t->n_listen, 1);
+	assert_string_equal(t->listen[0].host, "127.0.0.1");
+	assert_int_equal(t->listen[0].port, 3478);
+	assert_string_equal(t->relay_ip, "127.0.0.1");
+	assert_string_equal(t->public_host, "127.0.0.1");
+	assert_string_equal(t->realm, "localhost");
+	assert_int_equal(t->min_port, 49152);
+	assert_int_equal(t->max_port, 65535);
+	assert_int_equal(t->n_allowed_peers, 0); /* loopback peers refused by default */
+	w2_config_destroy(c);
+
+	c = parse_ok("domain: example.org\nlisten: [{address: \"localhost:8443\", tls: true}]\n"
+	             "turn: {external_ip: 198.51.100.7}\n");
+	assert_int_equal(w2_config_resolve_turn(c, err), 0);
+	t = &c->turn;
+	assert_int_equal(t->n_listen, 2);
+	assert_string_equal(t->listen[0].host, "127.0.0.1");
+	assert_false(t->listen[0].tls);
+	assert_int_equal(t->listen[1].port, 5349);
+	assert_true(t->listen[1].tls);
+	assert_string_equal(t->public_host, "198.51.100.7");
+	assert_string_equal(t->realm, "example.org");
+	w2_config_destroy(c);
+
+	/* A wildcard listener cannot tell clients which address relays. */
+	c = parse_ok("turn: {listen: [{address: \"0.0.0.0:3478\"}]}\n");
+	assert_int_equal(w2_config_resolve_turn(c, err), W2_ECONFIG);
+	assert_string_equal(err, "turn.relay_ip: needed when TURN listens on a wildcard address");
+	w2_config_destroy(c);
+}
+
+static const struct bad k_bad_turn[] = {
+    {"roles: [signaling, video]\n",
+     "line 1: roles[1]: unknown role \"video\" (use signaling or turn)"},
+    {"roles: []\n", "line 1: roles: needs at least one role (signaling, turn)"},
+    {"turn: {allowed_peer_ranges: [10.0.0.1/8]}\n",
+     "line 1: turn.allowed_peer_ranges[0]: \"10.0.0.1/8\" is not an address range like "
+     "10.0.0.0/8 or fd00::/8 (host bits must be zero)"},
+    {"turn:\n  denied_peer_ranges: [everything]\n",
+     "line 2: turn.denied_peer_ranges[0]: \"everything\" is not an address range like "
+     "10.0.0.0/8 or fd00::/8 (host bits must be zero)"},
+    {"turn: {users: [{name: a}]}\n",
+     "line 1: turn.users[0]: a user needs \"name\" and \"password\""},
+    {"turn: {users: [{name: \"1:a\", password: p}]}\n",
+     "line 1: turn.users[0]: a user name must not contain ':' (it would read as a "
+     "time-limited REST credential)"},
+    {"turn: {min_port: 0}\n", "line 1: turn.min_port: expected a positive integer, got \"0\""},
+    {"turn: {max_port: 70000}\n", "line 1: turn.max_port: \"70000\" is out of range (at most "
+     "65535)"},
+    {"turn: {secret: \"\"}\n", "line 1: turn.secret: expected the secret as a non-empty string"},
+    {"turn: {secret_file: nope.secret}\n", NULL},
+    {"turn: {listen: [{tls: true}]}\n", "line 1: turn.listen[0]: missing key \"address\""},
+    {"turn: {relay_ips: 1.2.3.4}\n", NULL},
+};
+
+static void test_bad_turn(void **state)
+{
+	for (size_t i = 0; i < sizeof(k_bad_turn) / sizeof(k_bad_turn[0]); i++) {
+		char err[W2_CONFIG_ERR_MAX] = "";
+		struct w2_config *c = NULL;
+		const char *y = k_bad_turn[i].yaml;
+
+		print_message("case %zu: %s\n", i, y);
+		if (k_bad_turn[i].err) {
+			parse_fails(y, k_bad_turn[i].err);
+			continue;
+		}
+		/* Only the start of these sentences is stable (errno text, suggestions). */
+		assert_int_equal(w2_config_parse(y, strlen(y), g_dir, &c, err), W2_ECONFIG);
+		assert_non_null(strstr(err, "line 1: turn"));
+	}
+}
+
+static void test_turn_validate(void **state)
+{
+	struct w2_config *c = NULL;
+	char err[W2_CONFIG_ERR_MAX];
+
+	c = parse_ok("turn: {min_port: 5000, max_port: 4000}\n");
+	validate_fails(c, "turn.min_port (5000) must be 1..turn.max_port (4000)");
+	w2_config_destroy(c);
+	c = parse_ok("turn: {secret: short}\n");
+	validate_fails(c, "turn.secret: needs at least 16 bytes");
+	w2_config_destroy(c);
+	c = parse_ok("turn: {max_lifetime: 60}\n");
+	validate_fails(c, "turn.max_lifetime: at least 600 seconds (the default allocation "
+	                  "lifetime, RFC 8656 section 3.2)");
+	w2_config_destroy(c);
+	c = parse_ok("turn: {max_allocations: 2, max_allocations_per_user: 3}\n");
+	validate_fails(c, "turn.max_allocations_per_user must not exceed turn.max_allocations");
+	w2_config_destroy(c);
+	c = parse_ok("turn: {relay_ip: \"0.0.0.0\"}\n");
+	validate_fails(c, "turn.relay_ip: must be one numeric IPv4 or IPv6 address (not a "
+	                  "wildcard): relayed addresses are sent to clients");
+	w2_config_destroy(c);
+	c = parse_ok("turn: {listen: [{address: \"localhost:3478\"}], relay_ip: 127.0.0.1}\n");
+	assert_int_equal(w2_config_resolve_turn(c, err), 0);
+	assert_string_equal(c->turn.listen[0].host, "127.0.0.1");
+	assert_int_equal(w2_config_validate(c, err), 0);
+	w2_config_destroy(c);
+}
+
+static void test_turn_env(void **state)
+{
+	char *env[] = {
+	    "WEBRTC2_ROLES=turn",
+	    "WEBRTC2_TURN_LISTEN=127.0.0.1:13478, 127.0.0.1:15349/tls",
+	    "WEBRTC2_TURN_RELAY_IP=127.0.0.2",
+	    "WEBRTC2_TURN_PUBLIC_HOST=relay.example.org",
+	    "WEBRTC2_TURN_SECRET=0123456789abcdef",
+	    "WEBRTC2_TURN_ALLOWED_PEER_RANGES=127.0.0.0/8, ::1/128",
+	    "WEBRTC2_TURN_DENIED_PEER_RANGES=",
+	    NULL,
+	};
+	char err[W2_CONFIG_ERR_MAX];
+	struct w2_config *c = NULL;
+
+	assert_int_equal(w2_config_default(&c), 0);
+	assert_int_equal(w2_config_apply_env(c, env, err), 0);
+	assert_false(c->signaling_enabled);
+	assert_true(c->turn.enabled);
+	assert_int_equal(c->turn.n_listen, 2);
+	assert_int_equal(c->turn.listen[0].port, 13478);
+	assert_false(c->turn.listen[0].tls);
+	assert_int_equal(c->turn.listen[1].port, 15349);
+	assert_true(c->turn.listen[1].tls);
+	assert_string_equal(c->turn.relay_ip, "127.0.0.2");
+	assert_string_equal(c->turn.public_host, "relay.example.org");
+	assert_int_equal(c->turn.secret_len, 16);
+	assert_int_equal(c->turn.n_allowed_peers, 2);
+	assert_int_equal(c->turn.n_denied_peers, 0);
+	assert_int_equal(w2_config_set_roles(c, "signaling,turn", err), 0);
+	assert_true(c->signaling_enabled);
+	w2_config_destroy(c);
+	env_fails("WEBRTC2_ROLES=sfu",
+	          "roles: unknown role \"sfu\" (use signaling, turn or both, comma-separated)");
+	env_fails("WEBRTC2_ROLES=", "roles: at least one role is needed (signaling, turn)");
+	env_fails("WEBRTC2_TURN_ALLOWED_PEER_RANGES=127.0.0.0/8,10.1.2.3/8",
+	          "WEBRTC2_TURN_ALLOWED_PEER_RANGES: \"10.1.2.3/8\" is not an address range like "
+	          "10.0.0.0/8 (host bits must be zero; at most 256 ranges)");
+	env_fails("WEBRTC2_TURN_LISTEN=nope",
+	          "WEBRTC2_TURN_LISTEN: \"nope\" is not host:port (IPv6 as [::1]:8443)");
+	env_fails("WEBRTC2_TURN_SECRET=", "WEBRTC2_TURN_SECRET: must not be empty");
+	env_fails("WEBRTC2_TURN_SECRET=short", "turn.secret: needs at least 16 bytes");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1055,6 +1286,11 @@ int main(void)
 	    cmocka_unit_test(test_loopback),
 	    cmocka_unit_test(test_alloc_failure_parse),
 	    cmocka_unit_test(test_alloc_failure_load_env),
+	    cmocka_unit_test(test_turn_file),
+	    cmocka_unit_test(test_turn_resolve),
+	    cmocka_unit_test(test_bad_turn),
+	    cmocka_unit_test(test_turn_validate),
+	    cmocka_unit_test(test_turn_env),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
