@@ -1,10 +1,12 @@
 /* webrtc2d: the daemon's entry point.
  *
- *   webrtc2d [--config FILE]          run (embedded default without a file)
+ *   webrtc2d [--config FILE] [--roles signaling,turn]
+ *                                     run (embedded default without a file)
  *   webrtc2d check-config FILE        validate a config file
  *   webrtc2d token --user NAME [--ttl SECONDS] [--config FILE]
  *
- * One libuv loop runs the transport and the signaling engine. SIGTERM and
+ * One libuv loop runs the transport and the signaling engine; the TURN role
+ * runs on a thread of its own (src/turn/turn_io.h). SIGTERM and
  * SIGINT drain (close every session with 1001, then exit); SIGHUP reloads
  * the config file (docs/operations.md lists what a reload changes). */
 #include "core/alloc.h"
@@ -16,6 +18,7 @@
 #include "signal/signal.h"
 #include "store/store.h"
 #include "transport/transport.h"
+#include "turn/turn_io.h"
 
 #include <signal.h>
 #include <sodium.h>
@@ -29,6 +32,8 @@
 #define MOD "daemon"
 #define LOCAL_KEY_NAME "jwt-hs256-local"
 #define LOCAL_KEY_LEN 32
+#define TURN_SECRET_NAME "turn-rest-secret"
+#define TURN_SECRET_LEN 32
 #define VERSION "0.1.0"
 
 extern char **environ;
@@ -36,7 +41,10 @@ extern char **environ;
 struct daemon {
 	uv_loop_t loop;
 	const char *config_path;
+	const char *roles; /* --roles, or NULL */
 	struct w2_config *cfg;
+	struct w2_config *turn_cfg; /* the config the TURN thread borrows (not reloaded) */
+	struct w2_turn_server *turn;
 	struct w2_auth *auth;
 	struct w2_metrics metrics;
 	struct w2_signal *engine;
@@ -51,6 +59,9 @@ static bool has_tls_listener(const struct w2_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_listen; i++)
 		if (cfg->listen[i].tls)
+			return true;
+	for (size_t i = 0; cfg->turn.enabled && i < cfg->turn.n_listen; i++)
+		if (cfg->turn.listen[i].tls)
 			return true;
 	return false;
 }
@@ -82,9 +93,43 @@ static int add_local_key(struct w2_config *cfg, char *err)
 	return rc;
 }
 
-/* Loads (or takes the embedded default), applies the environment, adds the
- * local key and the self-signed certificate if needed, and validates. */
-static int prepare_config(const char *path, struct w2_config **out, char *err)
+/* The TURN REST secret, shared by the relay (which checks credentials) and
+ * signaling (which mints them): generated once in the state dir unless the
+ * config gives one (a relay on another machine must be given the same). */
+static int add_turn_secret(struct w2_config *cfg, char *err)
+{
+	unsigned char secret[TURN_SECRET_LEN];
+	char hex[2 * TURN_SECRET_LEN + 1];
+	struct w2_store *st;
+	int rc;
+
+	if (cfg->turn.secret || !cfg->turn.enabled)
+		return 0;
+	rc = w2_store_open(&st, cfg->state_dir, err);
+	if (rc != 0)
+		return rc;
+	rc = w2_store_secret(st, TURN_SECRET_NAME, secret, sizeof(secret));
+	w2_store_close(st);
+	if (rc != 0) {
+		snprintf(err, W2_CONFIG_ERR_MAX, "cannot read or create the TURN secret in %s",
+			 cfg->state_dir);
+		return rc;
+	}
+	/* Printable, so that the same value can be put in another server's
+	 * turn.secret (or coturn's static-auth-secret). */
+	sodium_bin2hex(hex, sizeof(hex), secret, sizeof(secret));
+	sodium_memzero(secret, sizeof(secret));
+	cfg->turn.secret = (unsigned char *)w2_strdup(hex);
+	cfg->turn.secret_len = cfg->turn.secret ? strlen(hex) : 0;
+	sodium_memzero(hex, sizeof(hex));
+	return cfg->turn.secret ? 0 : W2_ENOMEM;
+}
+
+/* Loads (or takes the embedded default), applies the environment and
+ * --roles, adds the local key, the TURN secret and the self-signed
+ * certificate if needed, and validates. */
+static int prepare_config(const char *path, const char *roles, struct w2_config **out,
+			  char *err)
 {
 	struct w2_config *cfg = NULL;
 	int rc;
@@ -93,8 +138,14 @@ static int prepare_config(const char *path, struct w2_config **out, char *err)
 	if (rc != 0)
 		return rc;
 	rc = w2_config_apply_env(cfg, environ, err);
+	if (rc == 0 && roles)
+		rc = w2_config_set_roles(cfg, roles, err);
+	if (rc == 0)
+		rc = w2_config_resolve_turn(cfg, err);
 	if (rc == 0)
 		rc = add_local_key(cfg, err);
+	if (rc == 0)
+		rc = add_turn_secret(cfg, err);
 	if (rc == 0 && has_tls_listener(cfg) && !cfg->tls_cert_file)
 		rc = w2_selfsigned_ensure(cfg, err);
 	if (rc == 0)
@@ -132,7 +183,9 @@ static void on_drained(void *arg)
 	struct daemon *d = arg;
 
 	W2_LOG_INFO(MOD, "drained; stopping");
-	w2_server_stop(d->srv);
+	w2_turn_server_stop(d->turn);
+	if (d->srv)
+		w2_server_stop(d->srv);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -148,6 +201,10 @@ static void on_term(uv_signal_t *h, int signum)
 		return;
 	}
 	d->draining = true;
+	if (!d->srv) {
+		on_drained(d);
+		return;
+	}
 	W2_LOG_INFO(MOD, "stop signal: draining %llu sessions",
 		    (unsigned long long)d->metrics.sessions);
 	w2_server_drain(d->srv, on_drained, d);
@@ -171,7 +228,11 @@ static void on_hup(uv_signal_t *h, int signum)
 	struct w2_config *cfg;
 	struct w2_auth *auth;
 
-	if (prepare_config(d->config_path, &cfg, err) != 0) {
+	if (!d->srv) {
+		W2_LOG_WARN(MOD, "reload ignored: the TURN role's settings need a restart");
+		return;
+	}
+	if (prepare_config(d->config_path, d->roles, &cfg, err) != 0) {
 		W2_LOG_ERROR(MOD, "reload refused, keeping the running config: %s", err);
 		return;
 	}
@@ -188,7 +249,8 @@ static void on_hup(uv_signal_t *h, int signum)
 	}
 	w2_signal_reconfigure(d->engine, cfg, auth);
 	w2_auth_destroy(d->auth);
-	w2_config_destroy(d->cfg);
+	if (d->cfg != d->turn_cfg)
+		w2_config_destroy(d->cfg);
 	d->auth = auth;
 	d->cfg = cfg;
 	w2_log_set_level(cfg->log_level);
@@ -222,18 +284,58 @@ static void start_signals(struct daemon *d)
 
 static void announce(const struct w2_config *cfg)
 {
-	for (size_t i = 0; i < cfg->n_listen; i++)
+	for (size_t i = 0; cfg->signaling_enabled && i < cfg->n_listen; i++)
 		W2_LOG_INFO(MOD, "listening on %s://%s:%u (signaling at /signal)",
 			    cfg->listen[i].tls ? "https" : "http", cfg->listen[i].host,
 			    cfg->listen[i].port);
+	for (size_t i = 0; cfg->turn.enabled && i < cfg->turn.n_listen; i++)
+		W2_LOG_INFO(MOD, "TURN on %s:%u (%s)", cfg->turn.listen[i].host,
+			    cfg->turn.listen[i].port, cfg->turn.listen[i].tls ? "TLS" : "UDP and TCP");
 	W2_LOG_INFO(MOD, "domain=%s state_dir=%s; get a token with: webrtc2d token --user NAME",
 		    cfg->domain, cfg->state_dir);
+	if (!cfg->signaling_enabled)
+		return;
 	W2_LOG_INFO(MOD, "guest sign-in (POST /auth/guest) %s",
 		    cfg->guest_tokens ? "on" : "off");
 	warn_guest_exposure(cfg);
 }
 
-static int run(const char *config_path)
+/* The TURN role first: its sockets are opened on this thread, so that a
+ * port in use stops the start before anything is served. */
+static int start_turn(struct daemon *d, char *err)
+{
+	int rc;
+
+	if (!d->cfg->turn.enabled)
+		return 0;
+	rc = w2_turn_server_create(&d->turn, d->cfg, err);
+	if (rc == 0 && (rc = w2_turn_server_start(d->turn)) != 0)
+		snprintf(err, W2_CONFIG_ERR_MAX, "turn: cannot start its thread");
+	if (rc == 0) {
+		d->turn_cfg = d->cfg;
+		d->metrics.render_extra = w2_turn_server_render_metrics;
+		d->metrics.render_extra_arg = d->turn;
+	}
+	return rc;
+}
+
+static int start_signaling(struct daemon *d, char *err)
+{
+	int rc;
+
+	if (!d->cfg->signaling_enabled)
+		return 0;
+	rc = w2_auth_create(&d->auth, d->cfg);
+	if (rc == 0)
+		rc = w2_signal_create(&d->engine, d->cfg, d->auth, &d->metrics);
+	if (rc == 0)
+		rc = w2_server_create(&d->srv, &d->loop, d->cfg, d->engine, &d->metrics);
+	if (rc == 0)
+		rc = w2_server_start(d->srv, err);
+	return rc;
+}
+
+static int run(const char *config_path, const char *roles)
 {
 	struct daemon d;
 	char err[W2_CONFIG_ERR_MAX] = "";
@@ -241,7 +343,8 @@ static int run(const char *config_path)
 
 	memset(&d, 0, sizeof(d));
 	d.config_path = config_path;
-	rc = prepare_config(config_path, &d.cfg, err);
+	d.roles = roles;
+	rc = prepare_config(config_path, roles, &d.cfg, err);
 	if (rc != 0) {
 		fprintf(stderr, "webrtc2d: %s\n", err[0] ? err : w2_strerror(rc));
 		return 1;
@@ -249,27 +352,25 @@ static int run(const char *config_path)
 	w2_log_set_level(d.cfg->log_level);
 	raise_fd_limit();
 	uv_loop_init(&d.loop);
-	rc = w2_auth_create(&d.auth, d.cfg);
+	rc = start_turn(&d, err);
 	if (rc == 0)
-		rc = w2_signal_create(&d.engine, d.cfg, d.auth, &d.metrics);
-	if (rc == 0)
-		rc = w2_server_create(&d.srv, &d.loop, d.cfg, d.engine, &d.metrics);
-	if (rc == 0 && (rc = w2_server_start(d.srv, err)) != 0)
-		fprintf(stderr, "webrtc2d: %s\n", err);
+		rc = start_signaling(&d, err);
 	if (rc == 0) {
 		start_signals(&d);
 		announce(d.cfg);
 		uv_run(&d.loop, UV_RUN_DEFAULT);
 	} else {
-		if (!err[0])
-			fprintf(stderr, "webrtc2d: cannot start: %s\n", w2_strerror(rc));
+		fprintf(stderr, "webrtc2d: %s\n", err[0] ? err : w2_strerror(rc));
 		if (d.srv)
 			w2_server_stop(d.srv);
 		uv_run(&d.loop, UV_RUN_DEFAULT);
 	}
+	w2_turn_server_destroy(d.turn);
 	w2_server_destroy(d.srv);
 	w2_signal_destroy(d.engine);
 	w2_auth_destroy(d.auth);
+	if (d.turn_cfg != d.cfg)
+		w2_config_destroy(d.turn_cfg);
 	w2_config_destroy(d.cfg);
 	uv_loop_close(&d.loop);
 	return rc == 0 ? 0 : 1;
@@ -310,7 +411,7 @@ static int cmd_token(const char *config_path, const char *user, long ttl)
 		fprintf(stderr, "webrtc2d token: --ttl must be 1..31622400 seconds\n");
 		return 2;
 	}
-	if (prepare_config(config_path, &cfg, err) != 0) {
+	if (prepare_config(config_path, NULL, &cfg, err) != 0) {
 		fprintf(stderr, "webrtc2d token: %s\n", err);
 		return 1;
 	}
@@ -329,12 +430,13 @@ static int cmd_token(const char *config_path, const char *user, long ttl)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: webrtc2d [--config FILE]\n"
+	fprintf(f, "usage: webrtc2d [--config FILE] [--roles signaling,turn]\n"
 		   "       webrtc2d check-config FILE\n"
 		   "       webrtc2d token --user NAME [--ttl SECONDS] [--config FILE]\n"
 		   "       webrtc2d --version\n"
 		   "Without --config the embedded default runs: http://127.0.0.1:8080, domain\n"
-		   "localhost, state in ./var. WEBRTC2_* variables override the config\n"
+		   "localhost, state in ./var, TURN on 127.0.0.1:3478. --roles turn runs only\n"
+		   "the relay. WEBRTC2_* variables override the config\n"
 		   "(docs/operations.md).\n");
 }
 
@@ -342,6 +444,7 @@ int main(int argc, char **argv)
 {
 	const char *config = getenv("WEBRTC2_CONFIG");
 	const char *user = NULL;
+	const char *roles = NULL;
 	const char *cmd = NULL;
 	const char *file = NULL;
 	long ttl = 86400;
@@ -352,6 +455,9 @@ int main(int argc, char **argv)
 
 		if ((strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) && next) {
 			config = next;
+			i++;
+		} else if (strcmp(a, "--roles") == 0 && next) {
+			roles = next;
 			i++;
 		} else if (strcmp(a, "--user") == 0 && next) {
 			user = next;
@@ -388,5 +494,5 @@ int main(int argc, char **argv)
 	}
 	if (cmd && strcmp(cmd, "token") == 0)
 		return cmd_token(config, user, ttl);
-	return run(config);
+	return run(config, roles);
 }

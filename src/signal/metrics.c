@@ -67,5 +67,13 @@ long w2_metrics_render(const struct w2_metrics *m, char *out, size_t cap)
 	for (int i = 0; i < W2_PERR_COUNT_; i++)
 		emit(&r, "webrtc2_errors_total{code=\"%s\"} %llu\n", w2_perr_name((enum w2_perr)i),
 		     (unsigned long long)m->errors_total[i]);
+	if (!r.overflow && m->render_extra) {
+		long n = m->render_extra(m->render_extra_arg, r.out + r.len, r.cap - r.len);
+
+		if (n < 0)
+			r.overflow = 1;
+		else
+			r.len += (size_t)n;
+	}
 	return r.overflow ? -1 : (long)r.len;
 }

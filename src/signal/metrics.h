@@ -26,6 +26,10 @@ struct w2_metrics {
 	uint64_t http_requests_total;
 	uint64_t slow_consumer_closes_total;
 	uint64_t errors_total[W2_PERR_COUNT_];
+	/* Another role's series appended to the page (the TURN role's, which
+	 * live on its own thread); NULL for none. Returns bytes or -1. */
+	long (*render_extra)(void *arg, char *out, size_t cap);
+	void *render_extra_arg;
 };
 
 /* Renders m as Prometheus text into out (cap bytes). Returns the length, or

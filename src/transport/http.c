@@ -355,7 +355,7 @@ static void serve_metrics(struct w2_conn *c, bool head, bool keep_alive)
 		return;
 	}
 	if (!srv->scratch) {
-		srv->scratch_cap = 16384;
+		srv->scratch_cap = 32768;
 		srv->scratch = w2_malloc(srv->scratch_cap);
 		if (!srv->scratch) {
 			respond_text(c, 500, "out of memory\n", false);
