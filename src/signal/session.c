@@ -174,6 +174,7 @@ static int render_welcome_tail(struct w2_signal *s)
 	if (!buf)
 		return W2_ENOMEM;
 	n += (size_t)snprintf(buf, cap, ",\"iceServers\":[");
+	s->ice_at = n;
 	for (size_t i = 0; i < c->n_ice_servers; i++) {
 		const struct w2_ice_server *is = &c->ice_servers[i];
 
@@ -192,6 +193,7 @@ static int render_welcome_tail(struct w2_signal *s)
 		}
 		buf[n++] = '}';
 	}
+	s->ice_end = n;
 	n += (size_t)snprintf(buf + n, cap - n,
 			      "],\"limits\":{\"maxMessageBytes\":%u,\"maxQueuedBytes\":%u,"
 			      "\"messagesPerSecond\":%u,\"messageBurst\":%u,\"sessionsPerUser\":%u,"
@@ -223,6 +225,8 @@ int w2_signal_create(struct w2_signal **out, const struct w2_config *cfg,
 	if (w2_map_init(&s->users) != 0 || w2_map_init(&s->rooms) != 0)
 		goto fail;
 	rc = render_welcome_tail(s);
+	if (rc == 0)
+		rc = w2__ice_render_turn_urls(s);
 	if (rc != 0)
 		goto fail;
 	*out = s;
@@ -240,6 +244,7 @@ void w2_signal_destroy(struct w2_signal *s)
 	w2_map_deinit(&s->users);
 	w2_map_deinit(&s->rooms);
 	w2_free(s->welcome_tail);
+	w2_free(s->turn_urls);
 	w2_free(s);
 }
 
@@ -254,7 +259,7 @@ void w2_signal_reconfigure(struct w2_signal *s, const struct w2_config *cfg,
 		w2_msg_parser_destroy(s->parser);
 		s->parser = p;
 	}
-	if (render_welcome_tail(s) != 0)
+	if (render_welcome_tail(s) != 0 || w2__ice_render_turn_urls(s) != 0)
 		W2_LOG_ERROR(MOD, "could not render the welcome message after reload");
 }
 
@@ -426,9 +431,19 @@ static void send_welcome(struct w2_signal *s, struct w2_session *ss)
 			 "{\"type\":\"welcome\",\"v\":1,\"session\":\"%s\",\"peer\":\"%s\","
 			 "\"device\":\"%s\",\"expires\":%lld",
 			 ss->id, ss->peer_json, ss->device, (long long)ss->expires_at);
-	struct iovec iov[2] = {{head, (size_t)n}, {s->welcome_tail, s->welcome_tail_len}};
+	char turn[W2__ICE_TURN_MAX + 1];
+	size_t tn = w2__ice_turn_entry(s, ss->user->name, (int64_t)(s->now_ms / 1000), turn,
+				       sizeof(turn) - 1);
+	struct iovec iov[4] = {{head, (size_t)n},
+			       {s->welcome_tail, s->ice_at},
+			       {turn, tn},
+			       {s->welcome_tail + s->ice_at, s->welcome_tail_len - s->ice_at}};
 
-	if (ss->ops->send_text(ss->conn, iov, 2) == 0)
+	/* The own relay goes first: browsers try servers in order. */
+	if (tn > 0 && s->ice_end > s->ice_at)
+		turn[tn++] = ',';
+	iov[2].iov_len = tn;
+	if (ss->ops->send_text(ss->conn, iov, 4) == 0)
 		s->metrics->messages_out_total++;
 }
 
@@ -514,13 +529,36 @@ static void handle_hello(struct w2_signal *s, struct w2_session *ss, const struc
 		session_admit(s, ss, &id, req);
 }
 
+/* `refreshed` carries the ICE servers again, so that the relay credential
+ * is renewed with the token (it would otherwise expire mid-session). */
+static void send_refreshed(struct w2_signal *s, struct w2_session *ss, const char *ref)
+{
+	char head[96], turn[W2__ICE_TURN_MAX + 1];
+	size_t tn = w2__ice_turn_entry(s, ss->user->name, (int64_t)(s->now_ms / 1000), turn,
+				       sizeof(turn) - 1);
+	int n = snprintf(head, sizeof(head),
+			 "{\"type\":\"refreshed\",\"expires\":%lld,\"iceServers\":[",
+			 (long long)ss->expires_at);
+	struct iovec iov[4] = {{head, (size_t)n},
+			       {turn, tn},
+			       {s->welcome_tail + s->ice_at, s->ice_end - s->ice_at},
+			       {(char *)ref, 0}};
+	char tail[4 + W2_REF_FIELD_MAX];
+
+	if (tn > 0 && s->ice_end > s->ice_at)
+		turn[tn++] = ',';
+	iov[1].iov_len = tn;
+	iov[3].iov_base = tail;
+	iov[3].iov_len = (size_t)snprintf(tail, sizeof(tail), "]%s}", ref);
+	if (ss->ops->send_text(ss->conn, iov, 4) == 0)
+		s->metrics->messages_out_total++;
+}
+
 static void handle_refresh(struct w2_signal *s, struct w2_session *ss, const struct w2_req *req)
 {
 	struct w2_identity id;
 	enum w2_auth_fail why;
 	char ref[W2_REF_FIELD_MAX];
-	char out[96 + W2_REF_FIELD_MAX];
-	int n;
 
 	why = w2_auth_verify(s->auth, req->buf + req->msg->token.off, req->msg->token.len,
 			     (int64_t)(req->now_ms / 1000), &id);
@@ -535,9 +573,7 @@ static void handle_refresh(struct w2_signal *s, struct w2_session *ss, const str
 	}
 	ss->expires_at = id.expires_at;
 	w2__ref_field(req, ref, sizeof(ref));
-	n = snprintf(out, sizeof(out), "{\"type\":\"refreshed\",\"expires\":%lld%s}",
-		     (long long)id.expires_at, ref);
-	w2__send_raw(s, ss, out, (size_t)n);
+	send_refreshed(s, ss, ref);
 }
 
 int w2__ref_field(const struct w2_req *req, char *out, size_t cap)

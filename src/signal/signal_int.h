@@ -67,12 +67,27 @@ struct w2_signal {
 	struct w2_session *all;
 	char *welcome_tail; /* ,"iceServers":[...],"limits":{...}} */
 	size_t welcome_tail_len;
+	size_t ice_at;       /* offset of the configured servers in welcome_tail */
+	size_t ice_end;      /* offset just after them (the closing ']') */
+	char *turn_urls;     /* ["turn:...",...] of the own relay, or NULL */
 	uint64_t now_ms; /* the latest time given to the engine (Unix ms) */
 	unsigned char pseudonym_key[32];
 	int64_t pseudonym_day;
 	uint64_t guest_bucket_ms;    /* guest sign-in token bucket: last refill */
 	uint64_t guest_bucket_milli; /* tokens x 1000 */
 };
+
+#define W2__ICE_TURN_MAX 1200 /* bytes of one rendered TURN entry */
+
+/* Renders s->turn_urls from the config (NULL when no TURN credentials are
+ * handed out). Returns 0, W2_ENOMEM or W2_ELIMIT. (ice.c) */
+int w2__ice_render_turn_urls(struct w2_signal *s);
+
+/* Writes the JSON object of the own relay with a credential for `user`
+ * valid from now_s for turn.credential_ttl; returns its length, or 0 when
+ * there is none to give. */
+size_t w2__ice_turn_entry(const struct w2_signal *s, const char *user, int64_t now_s, char *out,
+			  size_t cap);
 
 /* One request being handled: the frame and its parsed envelope. */
 struct w2_req {

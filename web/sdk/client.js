@@ -230,6 +230,7 @@ export class WebRTC2Client {
     this.#sig.addEventListener('error', (e) => this._report(/** @type {CustomEvent} */ (e).detail));
     this.#sig.addEventListener('state', (e) => this.#onState(/** @type {CustomEvent} */ (e).detail.state));
     this.#sig.addEventListener('welcome', () => this.#onWelcome());
+    this.#sig.addEventListener('iceservers', () => this.#applyIceServers());
     this.ready = this.#sig.ready.then((w) => ({ peerId: w.peer, device: w.device, iceServers: w.iceServers ?? [] }));
     this.ready.catch(() => {});
   }
@@ -437,9 +438,14 @@ export class WebRTC2Client {
     return new Promise((resolve, reject) => this.#outbox.push({ to, data, resolve, reject }));
   }
 
-  #onWelcome() {
+  /** Gives every connection the latest server-issued ICE servers. */
+  #applyIceServers() {
     const iceServers = [...(this.#sig.welcome?.iceServers ?? []), ...(this.#opts.iceServers ?? [])];
     for (const c of this.#conns.values()) c._setIceServers(iceServers);
+  }
+
+  #onWelcome() {
+    this.#applyIceServers();
     const held = this.#outbox;
     this.#outbox = [];
     for (const m of held) this.#sig.signal(m.to, m.data).then(m.resolve, m.reject);

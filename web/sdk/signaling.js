@@ -372,7 +372,15 @@ export class SignalingClient extends EventTarget {
     joined: (c, m) => c.#handleAnswer(m),
     left: (c, m) => c.#handleAnswer(m),
     pong: (c, m) => c.#handleAnswer(m),
-    refreshed: (c, m) => c.#handleAnswer(m),
+    refreshed: (c, m) => {
+      // A refresh renews the relay credential too (it expires with the
+      // token it was minted for): later ICE gathering uses the new one.
+      if (Array.isArray(m.iceServers) && c.welcome) {
+        c.welcome = { ...c.welcome, iceServers: m.iceServers };
+        c.#emit('iceservers', { iceServers: m.iceServers });
+      }
+      c.#handleAnswer(m);
+    },
   });
 
   /** @param {string} text one text frame */
