@@ -13,7 +13,7 @@
 //   answered from a cache (tokens, live state).
 // - anything else: the network, untouched.
 
-const VERSION = 'webrtc2-shell-2d18282e4dfa';
+const VERSION = 'webrtc2-shell-1e2c584c26f5';
 const CACHE_PREFIX = 'webrtc2-shell-';
 
 /** Every file the app needs to start (tests/e2e/app.test.mjs checks the list is complete). */

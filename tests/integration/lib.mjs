@@ -154,10 +154,13 @@ function yamlString(s) {
  * Renders the YAML config of a test daemon. `auth` is a list of more lines
  * for the auth section (e.g. 'guest_tokens: true'); `extra` is appended.
  */
-export function renderConfig({ dir, port, limits = LIMITS, extra = '', tlsPort, auth = [] }) {
+export function renderConfig({ dir, port, limits = LIMITS, extra = '', tlsPort, auth = [], turn }) {
   const lim = Object.entries(limits).map(([k, v]) => `${k}: ${v}`).join(', ');
   return [
     `domain: ${DOMAIN}`,
+    // TURN listens on fixed ports by default: only a test that asks for it
+    // (and passes its own `turn:` section in `extra`) runs that role.
+    `roles: [signaling${turn ? ', turn' : ''}]`,
     `state_dir: ${yamlString(path.join(dir, 'var'))}`,
     `web_root: ${yamlString(path.join(dir, 'web'))}`,
     'listen:',
@@ -355,7 +358,9 @@ export async function startDaemon(opts = {}) {
     const port = opts.port ?? (attempt < 3 ? await freePort() : 20000 + crypto.randomInt(20000));
     const configPath = path.join(dir, 'webrtc2d.yaml');
     fs.writeFileSync(configPath, renderConfig({ ...opts, dir, port }));
-    const env = opts.noConfig ? { WEBRTC2_LISTEN: `127.0.0.1:${port}`, ...opts.env } : opts.env;
+    const env = opts.noConfig
+      ? { WEBRTC2_LISTEN: `127.0.0.1:${port}`, WEBRTC2_ROLES: 'signaling', ...opts.env }
+      : opts.env;
     const proc = spawn(daemonPath(), opts.noConfig ? [] : ['--config', configPath], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
