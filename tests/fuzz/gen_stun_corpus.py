@@ -9,7 +9,9 @@ message is "ours", so the fuzzer starts from messages whose checks pass.
 
 Run from anywhere: python3 tests/fuzz/gen_stun_corpus.py
 The output is deterministic (fixed transaction ids), so re-running it
-changes nothing in git unless this script changed."""
+changes nothing in git unless this script changed. Files named fuzzed_* in
+that directory are inputs a libFuzzer run found (they add coverage over
+these seeds); this script leaves them alone."""
 
 import hashlib
 import hmac
