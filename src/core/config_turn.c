@@ -126,6 +126,9 @@ int w2__config_validate_turn(const struct w2_config *cfg, char *err)
 	if (t->min_port == 0 || t->min_port > t->max_port)
 		return w2__config_set_err(err, "turn.min_port (%u) must be 1..turn.max_port (%u)",
 		                          (unsigned)t->min_port, (unsigned)t->max_port);
+	if (t->min_port == t->max_port && (t->min_port & 1u))
+		return w2__config_set_err(err, "turn.min_port..turn.max_port must hold an even "
+		                          "port (relay ports are even: docs/turn.md)");
 	if (t->secret && t->secret_len < W2__TURN_SECRET_MIN)
 		return w2__config_set_err(err, "turn.secret: needs at least %d bytes",
 		                          W2__TURN_SECRET_MIN);

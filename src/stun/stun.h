@@ -26,10 +26,16 @@
 #define W2_STUN_FINGERPRINT_XOR 0x5354554Eu /* RFC 8489 section 14.7 */
 
 /* ChannelData (RFC 8656 section 12.4): 4-byte header, then the data. Over
- * TCP/TLS a ChannelData message is padded to a multiple of 4 bytes. */
+ * TCP/TLS a ChannelData message is padded to a multiple of 4 bytes.
+ *
+ * Channel numbers: RFC 8656 section 12 lets clients bind 0x4000-0x4FFF,
+ * RFC 5766 allowed 0x4000-0x7FFF, and clients of that era still use the
+ * upper part (coturn's turnutils_uclient binds 0x7018). Every number of
+ * the old range starts with the bits 01, so none can be mistaken for STUN
+ * on a TURN port: this server accepts the old range, for interoperation. */
 #define W2_TURN_CHANNELDATA_HDR 4
 #define W2_TURN_CHANNEL_MIN 0x4000
-#define W2_TURN_CHANNEL_MAX 0x4FFF
+#define W2_TURN_CHANNEL_MAX 0x7FFF
 
 /* Message classes (RFC 8489 section 5). */
 enum w2_stun_class {
@@ -271,7 +277,7 @@ int w2_stun_writer_finish(struct w2_stun_writer *w, size_t *len);
 /* Parses a ChannelData message of len bytes (a datagram: padding allowed
  * but not required; a stream frame: padded). Returns 0 with the channel
  * number and a borrowed pointer to the data, or W2_EPROTO (short, length
- * field larger than the buffer, channel outside 0x4000-0x4FFF). */
+ * field larger than the buffer, channel outside 0x4000-0x7FFF). */
 int w2_turn_channeldata_parse(const uint8_t *buf, size_t len, uint16_t *channel,
 			      const uint8_t **data, size_t *data_len);
 

@@ -238,8 +238,7 @@ int w2_turn_channeldata_parse(const uint8_t *buf, size_t len, uint16_t *channel,
 
 	if (!buf || len < W2_TURN_CHANNELDATA_HDR)
 		return W2_EPROTO;
-	/* RFC 8656 section 12: a client binds 0x4000-0x4FFF only; 0x5000 and
-	 * up are reserved (to keep clear of other protocols, RFC 7983). */
+	/* W2_TURN_CHANNEL_MAX (stun.h) says why RFC 5766's range is kept. */
 	ch = w2__be16(buf);
 	dlen = w2__be16(buf + 2);
 	if (ch < W2_TURN_CHANNEL_MIN || ch > W2_TURN_CHANNEL_MAX)

@@ -9,14 +9,36 @@
 
 /* Attributes we do not implement and so answer with 420, as RFC 8656
  * section 7.2 allows for DONT-FRAGMENT ("treat as an unknown
- * comprehension-required attribute"). EVEN-PORT and RESERVATION-TOKEN
- * would need port pairs reserved across allocations; no WebRTC client
- * asks for them (RTP and RTCP are multiplexed), so they get the same. */
+ * comprehension-required attribute"). RESERVATION-TOKEN would need a port
+ * pair reserved across allocations; no WebRTC client asks for one (RTP and
+ * RTCP are multiplexed), so it gets the same. EVEN-PORT is handled in
+ * even_port_ok(). */
 static const uint16_t unsupported_attrs[] = {
 	W2_STUN_A_DONT_FRAGMENT,
-	W2_STUN_A_EVEN_PORT,
 	W2_STUN_A_RESERVATION_TOKEN,
 };
+
+/* EVEN-PORT (RFC 8656 section 7.2, 14.6): the I/O layer binds relay
+ * sockets on even ports only, so a plain EVEN-PORT is always satisfied
+ * (coturn's uclient sends one with every Allocate). Its R bit asks to keep
+ * the next port for a second allocation, which we do not: 508, as the RFC
+ * says for a request the server cannot satisfy. */
+static bool even_port_ok(struct w2__turn_req *r)
+{
+	const struct w2_stun_attr *a = w2_stun_find(r->m, W2_STUN_A_EVEN_PORT);
+
+	if (!a)
+		return true;
+	if (a->len < 1) {
+		w2__turn_reply_error(r, W2_STUN_ERR_BAD_REQUEST);
+		return false;
+	}
+	if (w2_stun_attr_value(r->m, a)[0] & 0x80) {
+		w2__turn_reply_error(r, W2_STUN_ERR_INSUFFICIENT_CAPACITY);
+		return false;
+	}
+	return true;
+}
 
 #define N_UNSUPPORTED (sizeof(unsupported_attrs) / sizeof(unsupported_attrs[0]))
 
@@ -97,7 +119,7 @@ static int check_allocate(struct w2__turn_req *r)
 		w2__turn_reply_error(r, W2_STUN_ERR_UNSUPPORTED_TRANSPORT);
 		return 0;
 	}
-	if (reject_unsupported(r))
+	if (reject_unsupported(r) || !even_port_ok(r))
 		return 0;
 	family = requested_family(r->m, &present);
 	if (family == 0)

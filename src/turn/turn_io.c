@@ -170,17 +170,19 @@ static void op_send_to_client(void *io, const struct w2_turn_client *c, const ui
 
 static void on_relay_readable(uv_poll_t *h, int status, int events);
 
-/* Binds a relay socket on a port of the range, starting from a rotating
- * cursor so that a just-freed port is not handed out again at once. */
+/* Binds a relay socket on an even port of the range (so that EVEN-PORT is
+ * always satisfied: turn_alloc.c), starting from a rotating cursor so that
+ * a just-freed port is not handed out again at once. */
 static int bind_relay(struct w2_turn_server *s, const struct sockaddr_storage *base)
 {
 	const struct w2_turn_settings *t = &s->cfg->turn;
-	uint32_t span = (uint32_t)t->max_port - t->min_port + 1;
+	uint32_t first = t->min_port + (t->min_port & 1u);
+	uint32_t span = t->max_port >= first ? (t->max_port - first) / 2 + 1 : 0;
 	struct sockaddr_storage ss = *base;
 	int fd = -EADDRINUSE;
 
-	for (int i = 0; i < PORT_TRIES && fd == -EADDRINUSE; i++) {
-		sa_set_port(&ss, (uint16_t)(t->min_port + s->next_port++ % span));
+	for (int i = 0; span && i < PORT_TRIES && fd == -EADDRINUSE; i++) {
+		sa_set_port(&ss, (uint16_t)(first + 2 * (s->next_port++ % span)));
 		fd = open_socket(&ss, SOCK_DGRAM);
 	}
 	return fd;

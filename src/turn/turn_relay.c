@@ -78,56 +78,73 @@ static bool ip_unspecified(int family, const uint8_t *ip)
 	return memcmp(ip, zero, family == AF_INET ? 4 : 16) == 0;
 }
 
-/* True if sending to peer could reach this server itself. The rule needs
- * the port as well as the IP, because on a test box or a small deployment
- * the server shares its IP with legitimate peers (the loopback echo peer
- * of the tests, a local media server): a peer on one of our IPs is refused
- * only at a port we listen on or in the relay port range, where it would
- * land on a TURN listener or another allocation's relay and loop. A
- * wildcard listener (0.0.0.0, ::) stands for every local IP we do not
- * know; it is taken to cover the internal addresses (loopback, private),
- * while a public IP of this host is expected in the `self` list. */
-static bool is_self(const struct w2_turn *t, const struct sockaddr *peer)
+enum self_match { SELF_NONE, SELF_LISTENER, SELF_RELAY_PORT, SELF_OTHER_PORT };
+
+/* Where a peer address lands on this server, if it does. `self` holds the
+ * listening addresses (with their ports) and the relay addresses (port 0).
+ * A wildcard entry (0.0.0.0, ::) stands for every local IP we do not know;
+ * it is taken to cover the internal addresses (loopback, private), while a
+ * public IP of this host is expected in the list itself. */
+static enum self_match self_match(const struct w2_turn *t, const struct sockaddr *peer)
 {
 	const struct w2_turn_settings *cfg = t->cfg;
+	enum self_match found = SELF_NONE;
+	bool relay_ip = false;
 	const uint8_t *ip, *sip;
 	uint16_t port, sport;
 	int fam, sfam;
-	bool in_range;
 
 	if (!w2__turn_ip_view(peer, &fam, &ip, &port))
-		return true;
-	in_range = cfg->max_port != 0 && port >= cfg->min_port && port <= cfg->max_port;
+		return SELF_LISTENER;
 	for (size_t i = 0; i < t->n_self; i++) {
 		bool same_ip;
 
 		if (!w2__turn_ip_view((const struct sockaddr *)&t->self[i], &sfam, &sip, &sport))
 			continue;
 		same_ip = sfam == fam && memcmp(sip, ip, fam == AF_INET ? 4 : 16) == 0;
+		/* Port 0 marks a relay address: exact, never a wildcard. */
+		relay_ip |= same_ip && sport == 0;
 		if (!same_ip && ip_unspecified(sfam, sip))
 			same_ip = w2_cidr_is_internal(peer);
-		if (same_ip && (port == sport || in_range))
-			return true;
+		if (!same_ip)
+			continue;
+		if (sport != 0 && port == sport)
+			return SELF_LISTENER;
+		found = SELF_OTHER_PORT;
 	}
-	return false;
+	if (relay_ip && port >= cfg->min_port && port <= cfg->max_port)
+		return SELF_RELAY_PORT;
+	return found;
 }
 
-/* RFC 8656 section 21 (security considerations): a relay must not become a way into the
- * operator's own networks. The deny list wins over everything; our own
- * sockets are never reachable; internal ranges only through the allow
- * list. Returns true when the peer is allowed. */
+/* RFC 8656 section 21 (security considerations): a relay must not become a
+ * way into the operator's own networks. In order:
+ * - the deny list wins over everything;
+ * - our own listeners are never reachable (the relay would talk to itself);
+ * - another allocation's relay port on our own IP is allowed: both callers
+ *   relaying through this server is the common case, and it is a TURN
+ *   client's socket, not a service of the host;
+ * - any other port on our own IP (ssh, a database, the signaling port) only
+ *   through the allow list, like the internal ranges.
+ * Returns true when the peer is allowed. */
 static bool peer_allowed(const struct w2_turn *t, const struct sockaddr *peer)
 {
 	const struct w2_turn_settings *cfg = t->cfg;
+	bool allowed = w2_cidr_match_any(cfg->allowed_peers, cfg->n_allowed_peers, peer);
 
 	if (w2_cidr_match_any(cfg->denied_peers, cfg->n_denied_peers, peer))
 		return false;
-	if (is_self(t, peer))
+	switch (self_match(t, peer)) {
+	case SELF_LISTENER:
 		return false;
-	if (w2_cidr_is_internal(peer) &&
-	    !w2_cidr_match_any(cfg->allowed_peers, cfg->n_allowed_peers, peer))
-		return false;
-	return true;
+	case SELF_RELAY_PORT:
+		return true;
+	case SELF_OTHER_PORT:
+		return allowed;
+	case SELF_NONE:
+		break;
+	}
+	return allowed || !w2_cidr_is_internal(peer);
 }
 
 /* ---- permissions ---------------------------------------------------------- */

@@ -1119,8 +1119,11 @@ static void test_channeldata_parse(void **state)
 	assert_int_equal(cd_parse("\x40\x10\x00\x04" "abcd\0", 9, &ch, &dlen), W2_EPROTO);
 	assert_int_equal(cd_parse("\x40\x10\x00\x04" "abc", 7, &ch, &dlen), W2_EPROTO);
 	assert_int_equal(cd_parse("\x3f\xff\x00\x00", 4, &ch, &dlen), W2_EPROTO);
-	assert_int_equal(cd_parse("\x50\x00\x00\x00", 4, &ch, &dlen), W2_EPROTO);
-	assert_int_equal(cd_parse("\x7f\xff\x00\x00", 4, &ch, &dlen), W2_EPROTO);
+	/* RFC 5766's upper range is accepted (stun.h: W2_TURN_CHANNEL_MAX). */
+	assert_int_equal(cd_parse("\x50\x00\x00\x00", 4, &ch, &dlen), 0);
+	assert_int_equal(cd_parse("\x7f\xff\x00\x00", 4, &ch, &dlen), 0);
+	assert_int_equal(ch, 0x7FFF);
+	assert_int_equal(cd_parse("\x80\x00\x00\x00", 4, &ch, &dlen), W2_EPROTO);
 	assert_int_equal(cd_parse("\x40\x00\x00", 3, &ch, &dlen), W2_EPROTO);
 	assert_int_equal(cd_parse(NULL, 0, &ch, &dlen), W2_EPROTO);
 }
