@@ -201,10 +201,6 @@ static void on_term(uv_signal_t *h, int signum)
 		return;
 	}
 	d->draining = true;
-	if (!d->srv) {
-		on_drained(d);
-		return;
-	}
 	W2_LOG_INFO(MOD, "stop signal: draining %llu sessions",
 		    (unsigned long long)d->metrics.sessions);
 	w2_server_drain(d->srv, on_drained, d);
@@ -228,10 +224,6 @@ static void on_hup(uv_signal_t *h, int signum)
 	struct w2_config *cfg;
 	struct w2_auth *auth;
 
-	if (!d->srv) {
-		W2_LOG_WARN(MOD, "reload ignored: the TURN role's settings need a restart");
-		return;
-	}
 	if (prepare_config(d->config_path, d->roles, &cfg, err) != 0) {
 		W2_LOG_ERROR(MOD, "reload refused, keeping the running config: %s", err);
 		return;
@@ -284,10 +276,11 @@ static void start_signals(struct daemon *d)
 
 static void announce(const struct w2_config *cfg)
 {
-	for (size_t i = 0; cfg->signaling_enabled && i < cfg->n_listen; i++)
-		W2_LOG_INFO(MOD, "listening on %s://%s:%u (signaling at /signal)",
+	for (size_t i = 0; i < cfg->n_listen; i++)
+		W2_LOG_INFO(MOD, "listening on %s://%s:%u (%s)",
 			    cfg->listen[i].tls ? "https" : "http", cfg->listen[i].host,
-			    cfg->listen[i].port);
+			    cfg->listen[i].port,
+			    cfg->signaling_enabled ? "signaling at /signal" : "/healthz and /metrics only");
 	for (size_t i = 0; cfg->turn.enabled && i < cfg->turn.n_listen; i++)
 		W2_LOG_INFO(MOD, "TURN on %s:%u (%s)", cfg->turn.listen[i].host,
 			    cfg->turn.listen[i].port, cfg->turn.listen[i].tls ? "TLS" : "UDP and TCP");
@@ -319,12 +312,12 @@ static int start_turn(struct daemon *d, char *err)
 	return rc;
 }
 
-static int start_signaling(struct daemon *d, char *err)
+/* The HTTP listeners run in every mode: a relay-only daemon still answers
+ * /healthz and /metrics there (the transport refuses everything else). */
+static int start_http(struct daemon *d, char *err)
 {
 	int rc;
 
-	if (!d->cfg->signaling_enabled)
-		return 0;
 	rc = w2_auth_create(&d->auth, d->cfg);
 	if (rc == 0)
 		rc = w2_signal_create(&d->engine, d->cfg, d->auth, &d->metrics);
@@ -354,7 +347,7 @@ static int run(const char *config_path, const char *roles)
 	uv_loop_init(&d.loop);
 	rc = start_turn(&d, err);
 	if (rc == 0)
-		rc = start_signaling(&d, err);
+		rc = start_http(&d, err);
 	if (rc == 0) {
 		start_signals(&d);
 		announce(d.cfg);

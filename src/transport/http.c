@@ -262,8 +262,10 @@ static bool handle_upgrade(struct w2_conn *c, const char *path)
 	bool sub = header_has_token(h->ws_protocols, SUBPROTOCOL);
 	int n;
 
-	if (strcmp(path, "/signal") != 0) {
-		respond_text(c, 404, "no WebSocket endpoint here; use /signal\n", false);
+	if (strcmp(path, "/signal") != 0 || !c->srv->cfg->signaling_enabled) {
+		respond_text(c, 404, c->srv->cfg->signaling_enabled
+			     ? "no WebSocket endpoint here; use /signal\n"
+			     : "this server runs the TURN relay only: no signaling here\n", false);
 		return false;
 	}
 	if (h->parser.method != HTTP_GET || !header_has_token(h->upgrade, "websocket")) {
@@ -385,7 +387,8 @@ static void serve_signal_plain(struct w2_conn *c, bool head, bool keep_alive)
 			 "this endpoint speaks WebSocket\n", 30, head, keep_alive);
 }
 
-/* The fixed paths; anything else is a static file. */
+/* The fixed paths; anything else is a static file. The first two are all a
+ * relay-only daemon serves. */
 static const struct {
 	const char *path;
 	void (*serve)(struct w2_conn *c, bool head, bool keep_alive);
@@ -396,6 +399,8 @@ static const struct {
 	{W2_API_INFO_PATH, w2__api_info},
 	{"/signal", serve_signal_plain},
 };
+
+#define W2__N_ROUTES (sizeof(k_routes) / sizeof(k_routes[0]))
 
 static void route(struct w2_conn *c)
 {
@@ -417,11 +422,17 @@ static void route(struct w2_conn *c)
 		respond_text(c, 400, "bad request path\n", false);
 		return;
 	}
-	for (size_t i = 0; i < sizeof(k_routes) / sizeof(k_routes[0]); i++) {
+	/* A relay-only daemon serves its health and metrics, nothing else. */
+	for (size_t i = 0; i < (c->srv->cfg->signaling_enabled ? W2__N_ROUTES : 2); i++) {
 		if (strcmp(path, k_routes[i].path) == 0) {
 			k_routes[i].serve(c, head, keep);
 			return;
 		}
+	}
+	if (!c->srv->cfg->signaling_enabled) {
+		respond_text(c, 404, "this server runs the TURN relay only: /healthz and /metrics\n",
+			     keep);
+		return;
 	}
 	w2__static_serve(c, path, h->if_none_match, head, keep);
 }
