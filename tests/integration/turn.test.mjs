@@ -43,23 +43,6 @@ const LOCAL = '127.0.0.1';
 const HAVE_COTURN = spawnSync('sh', ['-c', 'command -v turnutils_uclient && command -v turnutils_peer && command -v turnutils_stunclient'], { stdio: 'ignore' }).status === 0;
 const NO_COTURN = HAVE_COTURN ? false : 'coturn tools not installed (apt package coturn, scripts/deps.sh)';
 
-// Engine bugs found by these tests (see the commit message and the report):
-// coturn's turnutils_uclient with -c adds EVEN-PORT (R=0) to a random half
-// of its Allocates (startuclient.c: ep = random()%2 - 1), and webrtc2d
-// answers those 420 (src/turn/turn_alloc.c unsupported_attrs), which
-// uclient treats as fatal. RFC 8656 section 7.2 makes EVEN-PORT part of
-// Allocate (508 only when it cannot be satisfied), so EVEN-PORT with R=0
-// should just get an even port.
-const TODO_EVEN_PORT = 'engine bug: Allocate with EVEN-PORT (R=0) is answered 420 (src/turn/turn_alloc.c), so turnutils_uclient fails on about half its allocations';
-// coturn's uclient binds random channel numbers in 0x4000-0x7FFF (RFC
-// 5766's range; coturn's server accepts them), while webrtc2d accepts only
-// RFC 8656's 0x4000-0x4FFF (W2_TURN_CHANNEL_MAX in src/stun/stun.h) and
-// answers the rest 400, as RFC 8656 section 11.2 says. Strictly RFC-correct,
-// but then coturn's client cannot use channels with webrtc2d (about 3 in 4
-// ChannelBinds fail). Accepting 0x5000-0x7FFF from clients, as coturn does,
-// would fix it; whether to is the engine owner's call.
-const TODO_CHANNELS = 'interop: ChannelBind with a channel number in 0x5000-0x7FFF (RFC 5766\'s range, which turnutils_uclient picks 3 times in 4) is answered 400 (RFC 8656 allows only 0x4000-0x4FFF)';
-
 // ---------------------------------------------------------------- daemons --
 
 const cleanups = [];
@@ -99,9 +82,9 @@ async function freeUdpPair() {
 
 /**
  * A relay port range of 100 of our own (others' daemons pick theirs at
- * random), below the ephemeral range: webrtc2d refuses a loopback peer
- * whose port is in its relay range (it could be one of its own relays), and
- * the test peers bind ephemeral ports.
+ * random), below the ephemeral range where the test peers' port-0 binds
+ * land, so that a peer's port is never mistaken for one of the daemon's own
+ * relay ports.
  */
 function relayRange() {
   const top = Math.min(ephemeralRange().lo, 32768);
@@ -298,17 +281,29 @@ describe('coturn tools against webrtc2d', { skip: NO_COTURN }, () => {
     ['TLS', () => ['-t', '-S', '-p', String(d.tlsTurnPort)]],
   ];
   for (const [name, targs] of transports) {
-    test(`uclient over ${name}, REST credential (-W), Send indications (-s): no loss`, { todo: TODO_EVEN_PORT }, async () => {
+    test(`uclient over ${name}, REST credential (-W), Send indications (-s): no loss`, async () => {
       const r = await uclient([...targs(), '-s', ...base(), '-W', TURN_SECRET, '-u', uniqueUser('uc'), LOCAL]);
       assertNoLoss(r, name);
     });
-    test(`uclient over ${name}, REST credential (-W), channels: no loss`, { todo: TODO_CHANNELS }, async () => {
+    test(`uclient over ${name}, REST credential (-W), channels: no loss`, async () => {
       const r = await uclient([...targs(), ...base(), '-W', TURN_SECRET, '-u', uniqueUser('uc'), LOCAL]);
       assertNoLoss(r, name);
     });
   }
 
-  test('uclient over UDP with a static user (-u bob -w pw): no loss', { todo: TODO_EVEN_PORT }, async () => {
+  // -y: uclient's clients talk to each other, relay to relay, through
+  // webrtc2d (no turnutils_peer involved).
+  test('uclient client-to-client (-y) over UDP with channels: no loss', async () => {
+    const r = await uclient(['-p', String(d.turnPort), '-y', '-c', '-m', '2', '-l', '200', '-n', '40', '-z', '1', '-W', TURN_SECRET, '-u', uniqueUser('uy'), LOCAL]);
+    assertNoLoss(r, 'client-to-client UDP');
+  });
+
+  test('uclient client-to-client (-y) over TLS with Send indications: no loss', async () => {
+    const r = await uclient(['-t', '-S', '-p', String(d.tlsTurnPort), '-y', '-s', '-c', '-m', '2', '-l', '200', '-n', '40', '-z', '1', '-W', TURN_SECRET, '-u', uniqueUser('uy'), LOCAL]);
+    assertNoLoss(r, 'client-to-client TLS');
+  });
+
+  test('uclient over UDP with a static user (-u bob -w pw): no loss', async () => {
     const r = await uclient(['-p', String(d.turnPort), '-s', ...base(), '-u', 'bob', '-w', 'pw', LOCAL]);
     assertNoLoss(r, 'static user');
   });
@@ -355,8 +350,9 @@ describe('own client: Allocate and relay over each transport', () => {
     });
   }
 
-  // What turnutils_uclient -c sends on half its Allocates (see TODO_EVEN_PORT).
-  test('an Allocate with EVEN-PORT (R=0) gets an even relayed port', { todo: TODO_EVEN_PORT }, async () => {
+  // turnutils_uclient -c sends EVEN-PORT (R=0) on a random half of its
+  // Allocates (startuclient.c: ep = random() % 2 - 1).
+  test('an Allocate with EVEN-PORT (R=0) gets an even relayed port', async () => {
     const c = await openClient('udp', d.turnPort);
     const { username, password } = restFor(uniqueUser('ev'));
     const r = await c.allocate(username, password, { extra: [[0x0018, Buffer.from([0x00])]] });
@@ -733,7 +729,7 @@ describe('roles', () => {
     roles.turnOnly = h;
   });
 
-  test('--roles turn: turnutils_uclient relays with no loss', { skip: NO_COTURN, todo: TODO_EVEN_PORT }, async () => {
+  test('--roles turn: turnutils_uclient relays with no loss', { skip: NO_COTURN }, async () => {
     const h = roles.turnOnly;
     assert.ok(h, 'the previous test started the daemon');
     const peerPort = await startEchoPeer();
