@@ -11,8 +11,8 @@
 //      permission;
 //   3. the credential handed out in signaling's welcome/refreshed works for a
 //      real Allocate;
-//   4. `--roles turn` runs the relay alone, WEBRTC2_ROLES=signaling runs no
-//      relay;
+//   4. `--roles turn` runs the relay alone (its HTTP listener serves only
+//      /healthz and /metrics), WEBRTC2_ROLES=signaling runs no relay;
 //   5. a TURN port in use stops the start with a message naming it.
 //
 // Every daemon gets its own free TURN ports and its own relay port range;
@@ -28,8 +28,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  WAIT_MS, closeAll, connect, daemonEnv, daemonPath, freePort, mintToken, nowS, renderConfig,
-  scrape, sleep, startDaemon, uniqueUser,
+  Client, WAIT_MS, closeAll, connect, daemonEnv, daemonPath, freePort, httpGet, mintToken, nowS,
+  renderConfig, scrape, sleep, startDaemon, uniqueUser,
 } from './lib.mjs';
 import {
   A, C, M, TurnClient, UDP_TRANSPORT, UdpPeer, channelData, checkIntegrity, encode, longTermKey,
@@ -703,18 +703,27 @@ async function bindingAnswered(port, ms = WAIT_MS) {
 const roles = {};
 
 describe('roles', () => {
-  test('--roles turn: no signaling listener, and the relay works', async () => {
+  // Since 5e0ee8b a relay-only daemon keeps its `listen` addresses for
+  // /healthz and /metrics, and serves nothing else there (docs/turn.md).
+  test('--roles turn: no signaling, no web app; /healthz, /metrics; the relay works', async () => {
     const dir = tmpDir();
     const httpPort = await freePort();
     const ports = { turn: await freeBothPort(), tls: await freePort() };
     const cfg = path.join(dir, 'webrtc2d.yaml');
     fs.writeFileSync(cfg, renderConfig({ dir, port: httpPort, turn: true, extra: turnYaml(turnSection(ports)) }));
+    fs.writeFileSync(path.join(dir, 'web', 'index.html'), '<p>app</p>\n');
     const h = spawnDaemon(['--config', cfg, '--roles', 'turn']);
     const deadline = Date.now() + WAIT_MS;
     let up = false;
     while (!up && Date.now() < deadline && h.alive()) up = await bindingAnswered(ports.turn, 300);
     assert.ok(up, `the relay does not answer a Binding; log:\n${h.out}`);
-    assert.equal(await tcpConnects(httpPort), false, 'nothing listens on the signaling port');
+    assert.equal((await httpGet(httpPort, '/healthz')).status, 200);
+    // No signaling: the WebSocket upgrade is refused, ws cannot connect.
+    await assert.rejects(Client.open(`ws://${LOCAL}:${httpPort}/signal`), /upgrade refused: HTTP 404/);
+    for (const target of ['/', '/index.html', '/api/info']) {
+      assert.equal((await httpGet(httpPort, target)).status, 404, `GET ${target}`);
+    }
+    assert.equal((await httpGet(httpPort, '/auth/guest?name=x', { method: 'POST' })).status, 404, 'POST /auth/guest');
     const peer = await openPeer();
     const c = await allocated('udp', ports.turn);
     assert.equal((await c.channelBind(0x4006, LOCAL, peer.port)).cls, C.SUCCESS);
@@ -724,6 +733,10 @@ describe('roles', () => {
     await roundTrip(t, peer);
     t.close();
     await c.refresh(0);
+    // The relay's series are on /metrics (published once a second).
+    const m = { port: httpPort };
+    await waitMetric(m, 'webrtc2_turn_allocations_total', (v) => v >= 2, '>= 2');
+    await waitMetric(m, 'webrtc2_turn_relayed_packets_total', (v) => v >= 4, '>= 4');
     assert.ok(h.alive(), h.out);
     h.ports = ports;
     roles.turnOnly = h;
