@@ -66,29 +66,38 @@ static bool has_tls_listener(const struct w2_config *cfg)
 	return false;
 }
 
+/* Reads the secret `name` of the state dir, creating it on first use;
+ * `what` names it in the error sentence. */
+static int state_secret(const struct w2_config *cfg, const char *name, const char *what,
+			unsigned char *secret, size_t len, char *err)
+{
+	struct w2_store *st;
+	int rc = w2_store_open(&st, cfg->state_dir, err);
+
+	if (rc != 0)
+		return rc;
+	rc = w2_store_secret(st, name, secret, len);
+	w2_store_close(st);
+	if (rc != 0)
+		snprintf(err, W2_CONFIG_ERR_MAX, "cannot read or create the %s in %s", what,
+			 cfg->state_dir);
+	return rc;
+}
+
 /* Adds the generated HS256 key of the state dir when no key is configured:
  * that is what lets the embedded default sign users in at once. */
 static int add_local_key(struct w2_config *cfg, char *err)
 {
 	unsigned char secret[LOCAL_KEY_LEN];
-	struct w2_store *st;
 	struct w2_auth_key key = {.alg = W2_JWT_HS256, .material = secret,
 				  .material_len = sizeof(secret)};
 	int rc;
 
 	if (cfg->n_keys > 0)
 		return 0;
-	rc = w2_store_open(&st, cfg->state_dir, err);
-	if (rc != 0)
-		return rc;
-	rc = w2_store_secret(st, LOCAL_KEY_NAME, secret, sizeof(secret));
-	w2_store_close(st);
-	if (rc != 0) {
-		snprintf(err, W2_CONFIG_ERR_MAX, "cannot read or create the signing secret in %s",
-			 cfg->state_dir);
-		return rc;
-	}
-	rc = w2_config_add_key(cfg, &key);
+	rc = state_secret(cfg, LOCAL_KEY_NAME, "signing secret", secret, sizeof(secret), err);
+	if (rc == 0)
+		rc = w2_config_add_key(cfg, &key);
 	sodium_memzero(secret, sizeof(secret));
 	return rc;
 }
@@ -100,21 +109,13 @@ static int add_turn_secret(struct w2_config *cfg, char *err)
 {
 	unsigned char secret[TURN_SECRET_LEN];
 	char hex[2 * TURN_SECRET_LEN + 1];
-	struct w2_store *st;
 	int rc;
 
 	if (cfg->turn.secret || !cfg->turn.enabled)
 		return 0;
-	rc = w2_store_open(&st, cfg->state_dir, err);
+	rc = state_secret(cfg, TURN_SECRET_NAME, "TURN secret", secret, sizeof(secret), err);
 	if (rc != 0)
 		return rc;
-	rc = w2_store_secret(st, TURN_SECRET_NAME, secret, sizeof(secret));
-	w2_store_close(st);
-	if (rc != 0) {
-		snprintf(err, W2_CONFIG_ERR_MAX, "cannot read or create the TURN secret in %s",
-			 cfg->state_dir);
-		return rc;
-	}
 	/* Printable, so that the same value can be put in another server's
 	 * turn.secret (or coturn's static-auth-secret). */
 	sodium_bin2hex(hex, sizeof(hex), secret, sizeof(secret));
