@@ -53,6 +53,7 @@ struct io_stream {
 	size_t inflight;
 	uv_write_t wreq;
 	uint64_t last_in_ms;
+	struct sockaddr_storage peer;       /* the client's address, read at accept */
 };
 
 #define IO_STREAM_IN (W2_STUN_HEADER_LEN + 65535 + 4)

@@ -198,11 +198,10 @@ void w2__turn_streams_after_dispatch(struct w2_turn_server *s)
 static void deliver_frames(struct w2_turn_server *s, struct io_stream *st, uint64_t now)
 {
 	struct w2_turn_client c = {.transport = st->tls ? W2_TURN_TLS : W2_TURN_TCP, .conn = st};
-	int alen = sizeof(c.addr);
 	size_t off = 0;
 	long n;
 
-	uv_tcp_getpeername(&st->tcp, (struct sockaddr *)&c.addr, &alen);
+	c.addr = st->peer;
 	while (!st->doomed && (n = w2_stun_stream_frame_len(st->in + off, st->in_len - off)) > 0) {
 		st->spoke = true;
 		w2_turn_handle_client(s->engine, &c, st->in + off, (size_t)n, now);
@@ -313,6 +312,7 @@ static void on_connection(uv_stream_t *server, int status)
 	struct w2_turn_server *s = server->data;
 	bool tls = s->tcp_tls[(uv_tcp_t *)server - s->tcp];
 	struct io_stream *st;
+	int alen;
 
 	if (status != 0)
 		return;
@@ -331,6 +331,8 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	st->last_in_ms = w2__turn_now_ms();
+	alen = sizeof(st->peer);
+	uv_tcp_getpeername(&st->tcp, (struct sockaddr *)&st->peer, &alen);
 	st->next = s->streams;
 	if (s->streams)
 		s->streams->prev = st;
