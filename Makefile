@@ -5,7 +5,7 @@ BUILD_SAN  ?= build-sanitize
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build deps run test test-fast test-sanitize fuzz bench bench-connect clean
+.PHONY: all build deps run test test-fast test-sanitize fuzz bench bench-connect bench-turn clean
 
 all: build
 
@@ -48,6 +48,10 @@ bench: deps build
 # Call set-up time in Chromium, webrtc2 beside PeerJS (docs/benchmarks.md).
 bench-connect: deps build
 	W2_DAEMON=$(BUILD)/webrtc2d node bench/connect_time.mjs --runs 50
+
+# TURN relay, webrtc2d beside coturn (docs/benchmarks.md, "TURN relay").
+bench-turn: deps
+	bench/turn_bench.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz
