@@ -298,8 +298,9 @@ int w2__turn_authenticate(struct w2__turn_req *r)
 	}
 	r->authed = true;
 	/* RFC 8656 section 5: requests on an allocation must come from the
-	 * user who created it. */
-	if (r->a && (r->a->username_len != r->user_len ||
+	 * user who created it. An Allocate on a 5-tuple in use gets 437 from
+	 * the Allocate handler instead (section 7.2), whoever sends it. */
+	if (r->a && r->m->method != W2_TURN_ALLOCATE && (r->a->username_len != r->user_len ||
 		     memcmp(r->a->username, r->user, r->user_len) != 0)) {
 		w2__turn_reply_error(r, W2_STUN_ERR_WRONG_CREDENTIALS);
 		return W2_EAUTH;

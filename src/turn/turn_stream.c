@@ -199,7 +199,7 @@ static void deliver_frames(struct w2_turn_server *s, struct io_stream *st, uint6
 {
 	struct w2_turn_client c = {.transport = st->tls ? W2_TURN_TLS : W2_TURN_TCP, .conn = st};
 	size_t off = 0;
-	long n;
+	long n = 0;
 
 	c.addr = st->peer;
 	while (!st->doomed && (n = w2_stun_stream_frame_len(st->in + off, st->in_len - off)) > 0) {

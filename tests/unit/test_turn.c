@@ -619,6 +619,14 @@ static void test_retransmit_and_mismatch(void **state)
 
 		verify_mi(x, &m);
 	}
+	/* Another user on the same 5-tuple: an Allocate gets 437 (RFC 8656
+	 * section 7.2), any other request 441 (section 5). */
+	strcpy(x->user, "alice");
+	strcpy(x->pass, "wonderland");
+	do_allocate(x, &x->udp);
+	assert_int_equal(last_error(x), W2_STUN_ERR_ALLOCATION_MISMATCH);
+	create_permission(x, &x->udp, "198.51.100.7", 5000);
+	assert_int_equal(last_error(x), W2_STUN_ERR_WRONG_CREDENTIALS);
 }
 
 static void test_tcp_transport_442(void **state)
