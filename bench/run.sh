@@ -34,26 +34,8 @@
 #   cores almost wholly; needs root)
 set -euo pipefail
 
-# Scheduling: the kernel groups processes by session (autogroup), and a nice
-# value only counts inside its group, so other people's builds and fuzzers in
-# other sessions would still take half of each core. Run in a session of our
-# own and raise that group's priority (PRIO, needs root), so the servers and
-# load generators get their cores almost wholly while others' work waits.
-PRIO=${PRIO:--20}
-if [ -z "${W2_BENCH_SESSION:-}" ]; then
-	W2_BENCH_SESSION=1 setsid "$0" "$@" &
-	child=$!
-	trap 'kill -TERM "$child" 2>/dev/null || true' INT TERM
-	rc=0
-	wait "$child" || rc=$?
-	wait "$child" 2>/dev/null || true
-	exit "$rc"
-fi
-if [ -w /proc/self/autogroup ] && echo "$PRIO" >/proc/self/autogroup 2>/dev/null; then
-	AUTOGROUP="$(cat /proc/self/autogroup)"
-else
-	AUTOGROUP="unchanged (not root?): $(cat /proc/self/autogroup 2>/dev/null)"
-fi
+# A session of our own at PRIO: see bench/session.sh.
+. "$(dirname "$0")/session.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

@@ -51,23 +51,8 @@
 #   session group: see bench/run.sh; needs root)
 set -euo pipefail
 
-# Scheduling, as in bench/run.sh: a session (autogroup) of our own at
-# PRIO, so other people's builds and fuzzers mostly get what we leave idle.
-PRIO=${PRIO:--20}
-if [ -z "${W2_BENCH_SESSION:-}" ]; then
-	W2_BENCH_SESSION=1 setsid "$0" "$@" &
-	child=$!
-	trap 'kill -TERM "$child" 2>/dev/null || true' INT TERM
-	rc=0
-	wait "$child" || rc=$?
-	wait "$child" 2>/dev/null || true
-	exit "$rc"
-fi
-if [ -w /proc/self/autogroup ] && echo "$PRIO" >/proc/self/autogroup 2>/dev/null; then
-	AUTOGROUP="$(cat /proc/self/autogroup)"
-else
-	AUTOGROUP="unchanged (not root?): $(cat /proc/self/autogroup 2>/dev/null)"
-fi
+# A session of our own at PRIO: see bench/session.sh.
+. "$(dirname "$0")/session.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -119,9 +104,7 @@ say() { printf '[turn_bench %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
 if [ "$SKIP_BUILD" != 1 ]; then
 	say "building $BUILD (RelWithDebInfo)"
-	# W2_WERROR=OFF: a benchmark of whatever is checked out should not stop
-	# on a new compiler warning in code under work (CI keeps -Werror).
-	cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DW2_WERROR=OFF >"$OUT/cmake.log"
+	cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$OUT/cmake.log"
 	cmake --build "$BUILD" -j2 --target webrtc2d turn_load >>"$OUT/cmake.log" 2>&1 ||
 		{ say "build failed (see $OUT/cmake.log)"; exit 1; }
 fi
