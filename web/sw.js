@@ -13,7 +13,7 @@
 //   answered from a cache (tokens, live state).
 // - anything else: the network, untouched.
 
-const VERSION = 'webrtc2-shell-1e2c584c26f5';
+const VERSION = 'webrtc2-shell-7849e11fc390';
 const CACHE_PREFIX = 'webrtc2-shell-';
 
 /** Every file the app needs to start (tests/e2e/app.test.mjs checks the list is complete). */
@@ -36,12 +36,19 @@ const SHELL = [
   '/sdk/client.js',
   '/sdk/data.js',
   '/sdk/errors.js',
+  '/sdk/files.js',
+  '/sdk/files-crypto.js',
+  '/sdk/files-frame.js',
+  '/sdk/files-store.js',
   '/sdk/handlers.js',
   '/sdk/media.js',
   '/sdk/peer.js',
   '/sdk/signaling.js',
   '/sdk/stats.js',
   '/sdk/webrtc2.js',
+  '/sdk/vendor/LICENSE.txt',
+  '/sdk/vendor/libsodium-sumo.mjs',
+  '/sdk/vendor/libsodium-wrappers.mjs',
 ];
 
 /** Paths that are live or secret: always the network, never a cache. */

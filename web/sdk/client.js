@@ -13,6 +13,7 @@
 import { SdkErrorCode, SignalingError, WebRTC2Error } from './errors.js';
 import { defineHandlers, ReplaySlot } from './handlers.js';
 import { mediaKinds, openUserMedia, stopStream } from './media.js';
+import { FileRegistry } from './files.js';
 import { CALL_PROTOCOL, Connection } from './peer.js';
 import { SignalingClient } from './signaling.js';
 
@@ -190,6 +191,8 @@ export class WebRTC2Client {
   /** @type {Map<string, IncomingRequest>} calls ringing or being accepted here */ #incoming = new Map();
   /** @type {{to: string, data: object, resolve: () => void, reject: (e: Error) => void}[]} */ #outbox = [];
   /** @type {Record<string, ReplaySlot<any>>} */ _slots;
+  /** File transfers that outlive a connection (files.js). */
+  #files = new FileRegistry();
 
   /**
    * Resolves on the server's welcome with who this client is; rejects with a
@@ -415,6 +418,7 @@ export class WebRTC2Client {
       onError: (e) => this._report(e),
       data: this.#opts.data,
       setupTimeoutMs: this.#opts.setupTimeoutMs,
+      files: this.#files,
     });
     this.#conns.set(p.callId, conn);
     return conn;

@@ -15,6 +15,7 @@
 
 import { DataLink, CHANNEL_ID, CHANNEL_LABEL } from './data.js';
 import { SdkErrorCode, WebRTC2Error } from './errors.js';
+import { FileHub, FileRegistry } from './files.js';
 import { defineHandlers, ReplaySlot } from './handlers.js';
 import { openScreen, openUserMedia, stopStream } from './media.js';
 import { readStats } from './stats.js';
@@ -53,6 +54,8 @@ export const CALL_PROTOCOL = 'webrtc2.call/1';
  * @property {number} [restartAfterMs=2000] a 'disconnected' path this long is restarted
  * @property {number} [failAfterMs=20000] a path not restored this long ends the connection
  * @property {number} [setupTimeoutMs=30000] the data channel must open within this
+ * @property {FileRegistry} [files] the client's file transfers that outlive
+ *   a connection (resumed on the next connection to the same peer)
  */
 
 export class Connection {
@@ -76,6 +79,7 @@ export class Connection {
   #screen = null;
   /** @type {(() => void) | null} */ #resolveReady = null;
   /** @type {((e: Error) => void) | null} */ #rejectReady = null;
+  /** @type {FileHub} file transfers on this connection (files.js) */ #files;
 
   /** @type {Record<string, ReplaySlot<any>>} handler slots (see handlers.js) */
   _slots;
@@ -103,6 +107,7 @@ export class Connection {
       onMessage: new ReplaySlot('queue', report),
       onClose: new ReplaySlot('latest', report),
       onStateChange: new ReplaySlot('latest', report),
+      onFile: new ReplaySlot('queue', report),
     };
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;
@@ -119,6 +124,12 @@ export class Connection {
     };
     pc.ontrack = (e) => this.#onTrack(e);
     pc.onconnectionstatechange = () => this.#onPathState();
+    this.#files = new FileHub({
+      pc, peerId: init.peerId, registry: init.files ?? new FileRegistry(),
+      onFile: (f) => this._slots.onFile.emit(f), report,
+    });
+    // Transfers to this peer that an earlier connection left unfinished go on here.
+    this.ready.then(() => this.#files.up(), () => {});
 
     if (!init.polite) {
       // The caller offers first: media and channel now, the offer follows
@@ -177,6 +188,33 @@ export class Connection {
       return Promise.reject(new WebRTC2Error(SdkErrorCode.CONNECTION_CLOSED, 'the connection is not set up yet'));
     }
     return this.#data.send(data);
+  }
+
+  /**
+   * Sends a file (docs/sdk.md, "Files"): encrypted and verified chunk by
+   * chunk, resumed after a drop. Returns at once; follow it with the
+   * transfer's onProgress / onComplete / onError.
+   * @param {import('./files.js').SendFileOptions} options
+   * @returns {import('./files.js').OutgoingTransfer}
+   * @throws {TypeError} on bad options
+   */
+  sendFile(options) {
+    this.#assertOpen();
+    return this.#files.sendFile(options);
+  }
+
+  /**
+   * Sends several files, e.g. a folder from `<input webkitdirectory>`: each
+   * keeps its `webkitRelativePath` as its path.
+   * @param {Iterable<File> | ArrayLike<File>} files
+   * @param {Omit<import('./files.js').SendFileOptions, 'file' | 'name' | 'path'>} [options]
+   * @returns {import('./files.js').OutgoingTransfer[]}
+   */
+  sendFiles(files, options = {}) {
+    this.#assertOpen();
+    return Array.from(files, (file) => this.#files.sendFile({
+      ...options, file, path: file.webkitRelativePath || undefined,
+    }));
   }
 
   /** Turns the microphone on or off (the track stays open; silence is sent). */
@@ -502,6 +540,7 @@ export class Connection {
     clearTimeout(this.#failTimer);
     clearTimeout(this.#setupTimer);
     this.#setState('closed');
+    this.#files.close();
     const why = err ?? new WebRTC2Error(SdkErrorCode.CONNECTION_CLOSED, `the connection was closed (${reason})`);
     this.#data?.fail(why);
     if (this.#rejectReady) this.#rejectReady(why);
@@ -515,7 +554,7 @@ export class Connection {
   }
 }
 
-defineHandlers(Connection.prototype, ['onRemoteStream', 'onMessage', 'onClose', 'onStateChange']);
+defineHandlers(Connection.prototype, ['onRemoteStream', 'onMessage', 'onClose', 'onStateChange', 'onFile']);
 
 /** @param {string} what */
 function protocolError(what) {
