@@ -239,19 +239,37 @@ export class ChunkSet {
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+/** Ranges one `have` or `nack` may list. */
+export const MAX_RANGES = 4096;
 
 /** @param {unknown} v */
 const isUint = (v) => Number.isSafeInteger(v) && /** @type {number} */ (v) >= 0;
-/** @param {unknown} v @param {number} max */
-const optString = (v, max) => v === undefined || (typeof v === 'string' && v.length <= max);
+/** An optional string field: absent, null, or a string of at most `max` UTF-16 units. */
+const optString = (v, max) => v === undefined || v === null || (typeof v === 'string' && v.length <= max);
 
 /**
+ * A canonical public key: 43 base64url characters (no padding) of 32 bytes.
+ * @param {unknown} s
+ */
+export function validKey(s) {
+  const b = typeof s === 'string' && s.length === 43 ? fromB64u(s) : null;
+  return b !== null && b.length === 32 && toB64u(b) === s;
+}
+
+/**
+ * [start, end) ranges: sorted, not overlapping, none empty, ends <= n.
  * @param {unknown} r
  * @param {number} [n] chunk count, when known
  */
 export function validRanges(r, n = Number.MAX_SAFE_INTEGER) {
-  return Array.isArray(r) && r.length <= 65536 && r.every((x) => Array.isArray(x) && x.length === 2
-    && isUint(x[0]) && isUint(x[1]) && x[0] < x[1] && x[1] <= n);
+  if (!Array.isArray(r) || r.length > MAX_RANGES) return false;
+  let prev = 0;
+  for (const x of r) {
+    if (!Array.isArray(x) || x.length !== 2 || !isUint(x[0]) || !isUint(x[1])) return false;
+    if (x[0] >= x[1] || x[0] < prev || x[1] > n) return false;
+    prev = x[1];
+  }
+  return true;
 }
 
 /** @param {unknown} p a folder-relative path */
@@ -261,15 +279,54 @@ export function validPath(p) {
   return p.split('/').every((seg) => seg !== '' && seg !== '..' && seg !== '.');
 }
 
+/**
+ * Every string in `v` (keys too) is well-formed UTF-16 without NUL, as the
+ * C side's JSON parser demands of every string.
+ * @param {unknown} v
+ */
+function cleanStrings(v) {
+  if (typeof v === 'string') return v.isWellFormed() && !v.includes('\u0000');
+  if (Array.isArray(v)) return v.every(cleanStrings);
+  if (v && typeof v === 'object') return Object.entries(v).every(([k, x]) => cleanStrings(k) && cleanStrings(x));
+  return true;
+}
+
+/**
+ * Whether the top-level object of JSON `text` names a key twice (JSON.parse
+ * would keep the last silently).
+ * @param {string} text valid JSON
+ */
+function duplicateKeys(text) {
+  const keys = new Set();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{' || c === '[') depth += 1;
+    else if (c === '}' || c === ']') depth -= 1;
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && /^\s*:/.test(text.slice(j + 1, j + 64))) {
+        const k = JSON.parse(text.slice(i, j + 1));
+        if (keys.has(k)) return true;
+        keys.add(k);
+      }
+      i = j;
+    }
+  }
+  return false;
+}
+
 /** @type {Record<string, (m: any) => boolean>} checks of each type's own fields */
 const CHECKS = {
-  offer: (m) => m.v === 1 && typeof m.name === 'string' && m.name.length > 0 && utf8.encode(m.name).length <= MAX_NAME
+  offer: (m) => typeof m.name === 'string' && m.name.length > 0 && utf8.encode(m.name).length <= MAX_NAME
     && isUint(m.size) && isUint(m.chunkSize) && m.chunkSize >= MIN_CHUNK && m.chunkSize <= MAX_CHUNK
-    && Object.hasOwn(ENC, m.enc) && fromB64u(m.pk)?.length === 32
+    && typeof m.enc === 'string' && Object.hasOwn(ENC, m.enc) && validKey(m.pk)
     && (m.sha256 === undefined || (typeof m.sha256 === 'string' && HEX64.test(m.sha256)))
-    && optString(m.mime, 256) && validPath(m.path) && (m.path === undefined || utf8.encode(m.path).length <= MAX_PATH)
+    && (m.mime === undefined || (typeof m.mime === 'string' && m.mime.length <= 256))
+    && validPath(m.path) && (m.path === undefined || utf8.encode(m.path).length <= MAX_PATH)
     && (m.lanes === undefined || (isUint(m.lanes) && m.lanes >= 1 && m.lanes <= MAX_LANES)),
-  accept: (m) => fromB64u(m.pk)?.length === 32 && validRanges(m.have),
+  accept: (m) => validKey(m.pk) && validRanges(m.have),
   reject: (m) => optString(m.reason, 256),
   pause: () => true,
   continue: () => true,
@@ -277,27 +334,68 @@ const CHECKS = {
   done: (m) => typeof m.sha256 === 'string' && HEX64.test(m.sha256),
   complete: (m) => typeof m.sha256 === 'string' && HEX64.test(m.sha256),
   cancel: (m) => optString(m.reason, 256),
-  error: (m) => typeof m.code === 'string' && m.code.length <= 64 && optString(m.message, 1024),
+  error: (m) => typeof m.code === 'string' && m.code.length <= 64 && typeof m.message === 'string' && m.message.length <= 1024,
 };
 
 /**
- * Parses and checks one control message.
+ * Parses and checks one control message (docs/file-transfer.md, "Control
+ * messages"; the rules the shared vectors' control_* sets pin down).
  * @param {unknown} text
  * @returns {{ok: true, msg: any} | {ok: false, code: 'bad-message' | 'unsupported', id?: string, why: string}}
  */
 export function parseControl(text) {
-  if (typeof text !== 'string' || text.length > MAX_CONTROL) return { ok: false, code: 'bad-message', why: 'not a text message under 64 KiB' };
+  /** @param {string} why @param {any} [m] */
+  const bad = (why, m) => ({ ok: /** @type {false} */ (false), code: /** @type {'bad-message'} */ ('bad-message'),
+    id: typeof m?.id === 'string' && HEX32.test(m.id) ? m.id : undefined, why });
+  if (typeof text !== 'string' || text.length > MAX_CONTROL) return bad('not a text message under 64 KiB');
   let msg;
   try {
     msg = JSON.parse(text);
   } catch {
-    return { ok: false, code: 'bad-message', why: 'not JSON' };
+    return bad('not JSON');
   }
-  if (!msg || typeof msg !== 'object' || typeof msg.t !== 'string' || typeof msg.id !== 'string' || !HEX32.test(msg.id)) {
-    return { ok: false, code: 'bad-message', why: 'no t or no valid id' };
+  if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return bad('not an object');
+  if (!cleanStrings(msg)) return bad('a string with NUL or a lone surrogate', msg);
+  if (duplicateKeys(text)) return bad('a key appears twice', msg);
+  if (typeof msg.t !== 'string') return bad('t is missing or not a string', msg);
+  if (!Object.hasOwn(CHECKS, msg.t)) {
+    return { ok: false, code: 'unsupported', id: bad('', msg).id, why: `unknown t ${JSON.stringify(msg.t).slice(0, 40)}` };
   }
-  const check = Object.hasOwn(CHECKS, msg.t) ? CHECKS[msg.t] : null;
-  if (!check) return { ok: false, code: 'unsupported', id: msg.id, why: `unknown t ${JSON.stringify(msg.t).slice(0, 40)}` };
-  if (!check(msg)) return { ok: false, code: 'bad-message', id: msg.id, why: `bad fields in ${msg.t}` };
+  const idOk = typeof msg.id === 'string' && HEX32.test(msg.id);
+  // An error may name no transfer (an answer to a message without a valid id).
+  if (!idOk && !(msg.t === 'error' && msg.id === undefined)) return bad('id is missing or not 32 lowercase hex digits', msg);
+  if (msg.t === 'offer') {
+    if (!Number.isInteger(msg.v)) return bad('v is missing or not an integer', msg);
+    if (msg.v !== 1) return { ok: false, code: 'unsupported', id: msg.id, why: `offer version ${msg.v}` };
+  }
+  if (!CHECKS[msg.t](msg)) return bad(`bad fields in ${msg.t}`, msg);
   return { ok: true, msg };
+}
+
+// ---------------------------------------------------------------- frames --
+
+/**
+ * @typedef {object} FrameSession what a receiver checks a frame against
+ * @property {string} idHex
+ * @property {number} size
+ * @property {number} chunkSize
+ * @property {'none' | 'chacha20-poly1305'} enc
+ */
+
+/**
+ * The receiver's frame check before any decryption (docs/file-transfer.md,
+ * "Frames"): version, type, the session's id, index < n, payload length.
+ * @param {ArrayBuffer} buf
+ * @param {FrameSession} ses
+ * @returns {{ok: true, index: number, last: boolean, payload: Uint8Array} | {ok: false, why: string}}
+ */
+export function checkFrame(buf, ses) {
+  const f = parseFrame(buf);
+  if (!f) return { ok: false, why: 'not a version-1 chunk frame' };
+  if (f.idHex !== ses.idHex) return { ok: false, why: 'another transfer\'s id' };
+  const n = chunkCount(ses.size, ses.chunkSize);
+  if (f.index >= n) return { ok: false, why: `index ${f.index} of ${n} chunks` };
+  const want = chunkLength(ses.size, ses.chunkSize, f.index) + (ses.enc === 'none' ? 0 : TAG_BYTES);
+  if (f.payload.length !== want) return { ok: false, why: `payload of ${f.payload.length} bytes, not ${want}` };
+  return { ok: true, index: f.index, last: f.index === n - 1, payload: f.payload };
 }

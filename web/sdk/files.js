@@ -16,7 +16,7 @@
 
 import { SdkErrorCode, WebRTC2Error } from './errors.js';
 import {
-  CONTROL_LABEL, DATA_LABEL, DEFAULT_CHUNK, MAX_CHUNK, MAX_LANES, MIN_CHUNK, TAG_BYTES, ChunkSet,
+  CONTROL_LABEL, DATA_LABEL, DEFAULT_CHUNK, MAX_CHUNK, MAX_LANES, MIN_CHUNK, ChunkSet, checkFrame,
   chunkCount, chunkLength, encodeFrame, encodeManifest, fromB64u, fromHex, parseControl, parseFrame,
   toB64u, toHex, validPath,
 } from './files-frame.js';
@@ -652,13 +652,12 @@ export class IncomingTransfer extends TransferBase {
   /**
    * A frame for this transfer.
    * @param {FileHub} hub
-   * @param {number} index
-   * @param {Uint8Array} payload
+   * @param {ArrayBuffer} frame
    */
-  _onFrame(hub, index, payload) {
-    // Frames are handled in order of arrival; the payload is a view of the
-    // message, which this closure keeps until its turn.
-    this.#chain = this.#chain.then(() => this.#handleFrame(hub, index, payload)).catch((e) => {
+  _onFrame(hub, frame) {
+    // Frames are handled in order of arrival; this closure keeps the
+    // message until its turn.
+    this.#chain = this.#chain.then(() => this.#handleFrame(hub, frame)).catch((e) => {
       const err = fileError(FileErrorCode.STORAGE, `writing ${this.name} failed: ${e?.message ?? e}`);
       hub._control({ t: 'error', id: this.id, code: err.code, message: err.message });
       this.#end(err, false);
@@ -706,28 +705,27 @@ export class IncomingTransfer extends TransferBase {
 
   /**
    * @param {FileHub} hub
-   * @param {number} index
-   * @param {Uint8Array} payload
+   * @param {ArrayBuffer} frame
    */
-  async #handleFrame(hub, index, payload) {
+  async #handleFrame(hub, frame) {
     const ses = this.#session;
     if (!ses || ses.hub !== hub || this.done) return;
     this.stats.chunksReceived += 1;
-    const n = this.#got.n;
     const cs = this.#offer.chunkSize;
-    const len = index < n ? chunkLength(this.size, cs, index) : -1;
-    const want = this.#offer.enc === 'none' ? len : len + TAG_BYTES;
-    if (index >= n || payload.length !== want) {
-      hub._control({ t: 'error', id: this.id, code: 'bad-message', message: `frame ${index} has the wrong index or length` });
-      this.#end(fileError(FileErrorCode.BAD_MESSAGE, `${this.peerId} sent a malformed frame`), false);
+    const f = checkFrame(frame, { idHex: this.id, size: this.size, chunkSize: cs, enc: this.#offer.enc });
+    if (!f.ok) {
+      hub._control({ t: 'error', id: this.id, code: 'bad-message', message: `a bad frame: ${f.why}` });
+      this.#end(fileError(FileErrorCode.BAD_MESSAGE, `${this.peerId} sent a malformed frame (${f.why})`), false);
       return;
     }
+    const { index, payload } = f;
+    const len = chunkLength(this.size, cs, index);
     if (this.#got.has(index)) return; // sent again while in flight: held already
     if (this.#missingTimer !== undefined) this.#armMissing();
     let plain = payload;
     if (ses.key) {
       const s = await loadSodium();
-      const opened = openChunk(s, ses.key, this.#id, index, index === n - 1, payload);
+      const opened = openChunk(s, ses.key, this.#id, index, f.last, payload);
       if (!opened) {
         this.#onBadChunk(hub, index);
         return;
@@ -1058,8 +1056,10 @@ export class FileHub {
   #onControl(data) {
     const r = parseControl(data);
     if (!r.ok) {
+      // A broken error is not answered (two peers must not bounce errors).
+      const wasError = typeof data === 'string' && /"t"\s*:\s*"error"/.test(data);
+      if (!wasError) this._control({ t: 'error', ...(r.id ? { id: r.id } : {}), code: r.code, message: r.why });
       if (r.id) {
-        this._control({ t: 'error', id: r.id, code: r.code, message: r.why });
         const t = this.#out.get(r.id) ?? this.#in.get(r.id);
         t?._fail(fileError(r.code, `${this.peerId} sent a bad control message: ${r.why}`));
         if (t) this._forget(r.id);
@@ -1107,7 +1107,7 @@ export class FileHub {
       this.strayFrames += 1;
       return;
     }
-    t._onFrame(this, f.index, f.payload);
+    t._onFrame(this, /** @type {ArrayBuffer} */ (data));
   }
 }
 
