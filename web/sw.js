@@ -13,7 +13,7 @@
 //   answered from a cache (tokens, live state).
 // - anything else: the network, untouched.
 
-const VERSION = 'webrtc2-shell-dd80fe2dcb02';
+const VERSION = 'webrtc2-shell-8e1013f81ff0';
 const CACHE_PREFIX = 'webrtc2-shell-';
 
 /** Every file the app needs to start (tests/e2e/app.test.mjs checks the list is complete). */

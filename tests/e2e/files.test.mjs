@@ -240,4 +240,34 @@ describe('file transfer between two Chromium pages', { timeout: 240000 }, () => 
     console.log(`# cut at ${atCut.chunksSent}/${n} chunks sent, ${resumed} held by the receiver, ${tx.stats.chunksSent - atCut.chunksSent} sent after`);
     await closePages(pa, pb);
   });
+
+  test('the receiving page reloads mid-transfer: the stored part is found by id and only the rest is sent', async () => {
+    const { pa, pb, b } = await connectedPair();
+    const size = 16 * MB;
+    const n = Math.ceil(size / 65536);
+    const id = await send(pa, 'reload.bin', 11, size);
+    // Past the first committed batch (8 MiB) so that state.json holds ranges.
+    await waitFor(pb, () => window.tx['reload.bin']?.last?.bytes > 10e6, 30000);
+    const userB = b.split('@')[0];
+    await pb.reload();
+    await waitFor(pa, () => window.tr['reload.bin'].state === 'interrupted', 20000);
+    const atCut = await pa.evaluate(() => ({ ...window.tr['reload.bin'].stats }));
+    assert.ok((await pageClient(pb, { token: mintToken(userB), autoAccept: {} })).peerId);
+    await installFileHelpers(pb);
+    const call = await pageCall(pa, b);
+    assert.ok(call.ok, JSON.stringify(call));
+    const rx = await settled(pb, 'reload.bin', 60000);
+    const tx = await settled(pa, 'reload.bin', 10000);
+    assert.equal(rx.error, null, JSON.stringify(rx.error));
+    assert.equal(rx.complete.hash, prngSha256(11, size));
+    assert.equal(tx.complete.hash, rx.complete.hash);
+    const offers = await pb.evaluate(() => window.offers);
+    assert.equal(offers.length, 1);
+    assert.equal(offers[0].id, id);
+    assert.ok(offers[0].resumedBytes >= 7 * 1024 * 1024, `the reloaded page held ${offers[0].resumedBytes} bytes`);
+    assert.equal(tx.stats.resumedChunks * 65536, offers[0].resumedBytes);
+    assert.equal(tx.stats.chunksSent - atCut.chunksSent, n - tx.stats.resumedChunks, 'chunks sent after the reload = the missing ones');
+    console.log(`# reload: ${atCut.chunksSent}/${n} sent before, ${tx.stats.resumedChunks} held after the reload, ${tx.stats.chunksSent - atCut.chunksSent} sent after`);
+    await closePages(pa, pb);
+  });
 });

@@ -34,6 +34,8 @@ const TOTAL_HIGH = 8 << 20;
 const MAX_RESENDS = 3;
 /** After `done`, chunks still missing when nothing arrived for this long are nacked. */
 const MISSING_AFTER_MS = 3000;
+/** The sender reads the file this many bytes at a time (at least a chunk). */
+const READ_BLOCK = 1 << 20;
 /** onProgress at most this often. */
 const PROGRESS_MS = 100;
 
@@ -178,6 +180,7 @@ export class OutgoingTransfer extends TransferBase {
   #localPause = false;
   /** @type {(() => void) | null} */ #wake = null;
   /** @type {Map<number, number>} */ #nacks = new Map();
+  /** @type {{start: number, bytes: Uint8Array} | null} the last block read */ #block = null;
 
   /**
    * @param {FileRegistry} reg
@@ -404,6 +407,24 @@ export class OutgoingTransfer extends TransferBase {
   }
 
   /**
+   * Bytes [off, off + len) of the file. Reads go through a block of
+   * READ_BLOCK bytes (one Blob read per block, not per chunk: each read is
+   * a round trip to the browser's blob storage), so memory holds one block.
+   * @param {number} off
+   * @param {number} len
+   * @returns {Promise<Uint8Array>}
+   */
+  async #read(off, len) {
+    const b = this.#block;
+    if (!b || off < b.start || off + len > b.start + b.bytes.length) {
+      const end = Math.min(this.size, Math.max(off + len, off + READ_BLOCK));
+      this.#block = { start: off, bytes: new Uint8Array(await this.#file.slice(off, end).arrayBuffer()) };
+    }
+    const blk = /** @type {{start: number, bytes: Uint8Array}} */ (this.#block);
+    return blk.bytes.subarray(off - blk.start, off - blk.start + len);
+  }
+
+  /**
    * Sends every chunk the receiver lacks, then `done`, then what it nacks,
    * until the session ends. One chunk is read ahead at most.
    * @param {any} ses
@@ -433,7 +454,7 @@ export class OutgoingTransfer extends TransferBase {
       }
       const off = index * this.#chunkSize;
       const len = chunkLength(this.size, this.#chunkSize, index);
-      const plain = new Uint8Array(await this.#file.slice(off, off + len).arrayBuffer());
+      const plain = await this.#read(off, len);
       const payload = this.#enc === 'none' ? plain : sealChunk(s, ses.key, this.#id, index, index === n - 1, plain);
       const frame = encodeFrame(this.#id, index, payload);
       if (hooks?.corruptChunk?.(this.id, index) === true) frame[frame.length - 1] ^= 0x01;
