@@ -5,7 +5,7 @@ BUILD_SAN  ?= build-sanitize
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build deps run test test-fast test-sanitize fuzz bench bench-connect bench-turn clean
+.PHONY: all build deps run test test-fast test-sanitize fuzz bench bench-connect bench-turn bench-files clean
 
 all: build
 
@@ -48,6 +48,11 @@ bench: deps build
 # Call set-up time in Chromium, webrtc2 beside PeerJS (docs/benchmarks.md).
 bench-connect: deps build
 	W2_DAEMON=$(BUILD)/webrtc2d node bench/connect_time.mjs --runs 50
+
+# File transfer in Chromium: raw data channels, sendFile, receiver memory;
+# loopback and a shaped 100 Mbit/s, 40 ms link (docs/benchmarks.md, "File transfer").
+bench-files: deps build
+	W2_DAEMON=$(BUILD)/webrtc2d node bench/file_transfer.mjs --shaped
 
 # TURN relay, webrtc2d beside coturn (docs/benchmarks.md, "TURN relay").
 bench-turn: deps

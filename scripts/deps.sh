@@ -11,7 +11,7 @@ APT_PKGS=(
   libwebsockets-dev libwebsockets-evlib-uv
   nodejs npm openssl procps curl
   chromium
-  iproute2 iptables
+  iproute2 iptables iperf3
   coturn
 )
 

@@ -1,0 +1,554 @@
+// bench/file_transfer.mjs: the benchmark of issue 5 (peer-to-peer file
+// transfer, docs/file-transfer.md). In one run, between the same two signed-in
+// Chromium pages (one Chromium instance each, both loaded from one webrtc2d):
+//
+//   raw   data-channel throughput with no protocol: a plain RTCPeerConnection
+//         in each page (SDP exchanged by page.evaluate), 1, 2, 4 and 8
+//         negotiated, ordered, reliable channels; 64 KiB and 256 KiB
+//         messages from one buffer; each channel kept under 4 MiB of
+//         bufferedAmount and refilled below 1 MiB (the SDK's own lane
+//         limits); --mb MB in all, or --max-seconds, whichever comes first.
+//         Then the same over 2, 4 and 8 peer connections of one channel
+//         each (--pcs): the channels of one connection share one SCTP
+//         association, separate connections do not.
+//   files the SDK's connection.sendFile() over the pages' data-only call
+//         (client.connect), when the SDK has it: encryption 'none' and
+//         'ChaCha20-Poly1305', lanes 1 and 4, a --file-mib MiB file made in
+//         the sender page from one 1 MiB random Blob repeated (a Blob of
+//         Blobs refers to the part, so the file is never in memory whole),
+//         stored by the receiver in OPFS (deleted after each transfer).
+//   mem   for every measurement, the receiving page's peak growth over its
+//         baseline (taken after a forced GC): V8's JSHeapUsedSize (CDP
+//         Performance.getMetrics) and the VmRSS of the receiving Chromium's
+//         renderer (pid from CDP SystemInfo.getProcessInfo, RSS from /proc),
+//         sampled every 250 ms.
+//
+// Throughput is bytes / (receiver's last byte - sender's start), both from
+// Date.now() on this machine; MB = 10^6 bytes, MiB = 2^20.
+//
+// --shaped adds the same measurements across a shaped link (bench/netlink.mjs:
+// two network namespaces, a veth pair, --rate Mbit/s each way, --rtt ms),
+// with the sender's Chromium in one namespace and the receiver's in the
+// other, and iperf3 TCP goodput across the same link in the same run.
+// webrtc2d stays in the root namespace on 127.0.0.1; each namespace reaches
+// it through a relay on its own 127.0.0.1:PORT that forwards over a Unix
+// socket (not namespaced), so the pages keep the secure http://127.0.0.1
+// origin, no TLS or certificate flags are needed, and signalling does not
+// share the measured link. Only the veth addresses are ICE candidates there
+// (no --allow-loopback-in-peer-connection for those two browsers).
+//
+// Usage: W2_DAEMON=build/webrtc2d node bench/file_transfer.mjs [--shaped]
+//   [--only-shaped] [--mb 64] [--channels 1,2,4,8] [--sizes 64,256] [--pcs 2,4,8]
+//   [--file-mib 256] [--lanes 1,4] [--max-seconds 60] [--rate 100] [--rtt 40]
+//   [--iperf-seconds 10] [--timeout 1800] [--json out.json]
+//   (`make bench-files` runs it with --shaped.) The 4 GiB memory goal:
+//   --file-mib 4096 --lanes 4 (about 9 minutes at 8 MB/s).
+//
+// Every wait is bounded; the whole run is bounded by --timeout; browsers,
+// daemon, relays and namespaces are cleaned up on any exit.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, chromiumArgs, launchBrowser } from '../tests/e2e/browser.mjs';
+import { DOMAIN, mintToken, sleep, startDaemon, uniqueUser } from '../tests/integration/lib.mjs';
+import { createShapedLink, shapedLinkAvailable } from './netlink.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MB = 1e6;
+const MiB = 1 << 20;
+
+function argValue(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+const list = (s) => s.split(',').filter(Boolean).map(Number);
+const OPT = {
+  shaped: process.argv.includes('--shaped') || process.argv.includes('--only-shaped'),
+  loopback: !process.argv.includes('--only-shaped'),
+  mb: Number(argValue('--mb', '64')),
+  channels: list(argValue('--channels', '1,2,4,8')),
+  pcs: list(argValue('--pcs', '2,4,8')),
+  sizes: list(argValue('--sizes', '64,256')),
+  fileMiB: Number(argValue('--file-mib', '256')),
+  lanes: list(argValue('--lanes', '1,4')),
+  maxSeconds: Number(argValue('--max-seconds', '60')),
+  rate: Number(argValue('--rate', '100')),
+  rtt: Number(argValue('--rtt', '40')),
+  iperfSeconds: Number(argValue('--iperf-seconds', '10')),
+  timeout: Number(argValue('--timeout', '1800')),
+  json: argValue('--json', null),
+};
+const ENCRYPTIONS = ['none', 'ChaCha20-Poly1305'];
+
+const log = (...a) => console.error('[bench-files]', ...a);
+
+// ------------------------------------------------------------ page side --
+
+/** Installed in both pages: the raw data-channel measurement and the file hooks. */
+function pageLib() {
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  const gathered = (pc, ms) => new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    const t = setTimeout(resolve, ms);
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') { clearTimeout(t); resolve(); }
+    });
+  });
+  window.bench = {
+    chans: [],
+    rx: null,
+    pcs: [],
+    /**
+     * Both sides: `pcs` peer connections with `perPc` negotiated channels
+     * each; the offerer passes no SDPs, the answerer the offers. Returns the
+     * local SDPs.
+     */
+    async open(pcs, perPc, offers) {
+      this.close();
+      const out = [];
+      for (let k = 0; k < pcs; k++) {
+        const pc = new RTCPeerConnection({ iceServers: [] });
+        this.pcs.push(pc);
+        for (let i = 0; i < perPc; i++) {
+          const c = pc.createDataChannel(`raw${i}`, { negotiated: true, id: i, ordered: true });
+          c.binaryType = 'arraybuffer';
+          this.chans.push(c);
+        }
+        if (offers) {
+          await pc.setRemoteDescription({ type: 'offer', sdp: offers[k] });
+          await pc.setLocalDescription(await pc.createAnswer());
+        } else {
+          await pc.setLocalDescription(await pc.createOffer());
+        }
+      }
+      await Promise.all(this.pcs.map((pc) => gathered(pc, 5000)));
+      for (const pc of this.pcs) out.push(pc.localDescription.sdp);
+      return out;
+    },
+    async answer(sdps) {
+      await Promise.all(this.pcs.map((pc, k) => pc.setRemoteDescription({ type: 'answer', sdp: sdps[k] })));
+    },
+    async waitOpen(ms) {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        if (this.chans.every((c) => c.readyState === 'open')) return true;
+        await pause(10);
+      }
+      return false;
+    },
+    /** Receiver: counts what arrives on every channel until `total` bytes. */
+    receive(total) {
+      const rx = { bytes: 0, first: 0, last: 0, done: false, total };
+      this.rx = rx;
+      const onmsg = (e) => {
+        const now = Date.now();
+        if (!rx.first) rx.first = now;
+        rx.bytes += e.data.byteLength;
+        rx.last = now;
+        if (rx.bytes >= rx.total) rx.done = true;
+      };
+      for (const c of this.chans) c.onmessage = onmsg;
+    },
+    async rxWait(ms) {
+      const end = Date.now() + ms;
+      while (!this.rx.done && Date.now() < end) await pause(20);
+      return { ...this.rx };
+    },
+    /** Sender: `total` bytes in `msg`-byte messages over every channel, for at most `ms`. */
+    async send(total, msg, ms) {
+      const buf = new Uint8Array(msg);
+      for (let o = 0; o < msg; o += 65536) crypto.getRandomValues(buf.subarray(o, Math.min(msg, o + 65536)));
+      const HIGH = 4 << 20;
+      let remaining = total;
+      const t0 = Date.now();
+      const end = t0 + ms;
+      await Promise.all(this.chans.map((c) => new Promise((resolve) => {
+        c.bufferedAmountLowThreshold = 1 << 20;
+        const pump = () => {
+          while (remaining > 0 && c.bufferedAmount < HIGH && c.readyState === 'open') {
+            const n = Math.min(msg, remaining);
+            remaining -= n;
+            c.send(n === msg ? buf : buf.subarray(0, n));
+          }
+          if (remaining <= 0 || Date.now() >= end || c.readyState !== 'open') {
+            c.onbufferedamountlow = null;
+            resolve();
+          }
+        };
+        c.onbufferedamountlow = pump;
+        pump();
+      })));
+      // A deadline stops the rest: the receiver counts what arrived.
+      return { t0, sent: total - Math.max(0, remaining) };
+    },
+    close() {
+      for (const pc of this.pcs) pc.close();
+      this.pcs = [];
+      this.chans = [];
+    },
+    /** A File of `size` bytes: one random 1 MiB Blob referred to again and again. */
+    makeFile(size) {
+      const part = new Uint8Array(1 << 20);
+      for (let o = 0; o < part.length; o += 65536) crypto.getRandomValues(part.subarray(o, o + 65536));
+      const blob = new Blob([part]);
+      const parts = [];
+      for (let left = size; left > 0; left -= blob.size) parts.push(left >= blob.size ? blob : blob.slice(0, left));
+      return new File(parts, 'bench.bin', { type: 'application/octet-stream' });
+    },
+  };
+}
+
+/** The receiving page: accepts every offered file and records the transfer. */
+function installReceiver() {
+  window.rxFiles = [];
+  window.conn.onFile = async (incoming) => {
+    const rec = { id: incoming.id, size: incoming.size, start: Date.now(), done: 0, bytes: 0, err: null };
+    window.rxFiles.push(rec);
+    try {
+      const t = await incoming.accept();
+      rec.transfer = t;
+      t.onProgress = (p) => { rec.bytes = p.bytes; };
+      t.onComplete = (r) => { rec.done = Date.now(); rec.bytes = incoming.size; rec.hash = r?.hash; };
+      t.onError = (e) => { rec.err = `${e?.code}: ${e?.message}`; };
+    } catch (e) {
+      rec.err = `accept: ${e?.code}: ${e?.message}`;
+    }
+  };
+}
+
+// ------------------------------------------------------------ node side --
+
+/** Peak memory growth of the receiving page: JS heap (CDP) and renderer RSS (/proc). */
+async function memoryProbe(browser, page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  let renderers = [];
+  try {
+    const b = await browser.newBrowserCDPSession();
+    const info = await b.send('SystemInfo.getProcessInfo');
+    renderers = info.processInfo.filter((p) => p.type === 'renderer').map((p) => p.id);
+    await b.detach();
+  } catch (e) {
+    log(`SystemInfo.getProcessInfo failed (${e.message}); renderer RSS not measured`);
+  }
+  const rssOf = (pid) => {
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+    } catch { return 0; }
+  };
+  // The page's renderer is the largest one (a spare renderer may idle beside it).
+  const pid = renderers.sort((x, y) => rssOf(y) - rssOf(x))[0] ?? null;
+  const heap = async () => {
+    const m = await cdp.send('Performance.getMetrics');
+    return m.metrics.find((x) => x.name === 'JSHeapUsedSize')?.value ?? 0;
+  };
+  return {
+    pid,
+    renderers: renderers.length,
+    /** Starts sampling; stop() resolves {heapBaseMiB, heapPeakGrowthMiB, rssBaseMiB, rssPeakGrowthMiB}. */
+    async start() {
+      await cdp.send('HeapProfiler.collectGarbage').catch(() => {});
+      const base = { heap: await heap(), rss: pid ? rssOf(pid) : 0 };
+      const peak = { ...base };
+      let running = true;
+      const loop = (async () => {
+        while (running) {
+          try {
+            peak.heap = Math.max(peak.heap, await heap());
+          } catch { break; }
+          if (pid) peak.rss = Math.max(peak.rss, rssOf(pid));
+          await sleep(250);
+        }
+      })();
+      return async () => {
+        running = false;
+        await loop;
+        return {
+          heapBaseMiB: base.heap / MiB,
+          heapPeakGrowthMiB: (peak.heap - base.heap) / MiB,
+          rssBaseMiB: base.rss / MiB,
+          rssPeakGrowthMiB: (peak.rss - base.rss) / MiB,
+        };
+      };
+    },
+  };
+}
+
+/** Raw data-channel throughput, sender page -> receiver page: `pcs` connections x `perPc` channels. */
+async function rawRun(pa, pb, mem, pcs, perPc, msgKiB) {
+  const total = Math.round(OPT.mb * MB);
+  const offers = await pa.evaluate(([p, n]) => window.bench.open(p, n), [pcs, perPc]);
+  const answers = await pb.evaluate(([p, n, sdps]) => window.bench.open(p, n, sdps), [pcs, perPc, offers]);
+  await pa.evaluate((sdps) => window.bench.answer(sdps), answers);
+  const open = await Promise.all([pa, pb].map((p) => p.evaluate(() => window.bench.waitOpen(10000))));
+  if (!open.every(Boolean)) throw new Error(`raw: ${pcs} x ${perPc} channels did not open within 10 s`);
+  await pb.evaluate((t) => window.bench.receive(t), total);
+  const stop = await mem.start();
+  const ms = OPT.maxSeconds * 1000;
+  const tx = await pa.evaluate(([t, m, x]) => window.bench.send(t, m, x), [total, msgKiB * 1024, ms]);
+  const rx = await pb.evaluate(([t, x]) => window.bench.rxWait(x), [total, Math.max(2000, tx.t0 + ms - Date.now() + 2000)]);
+  const memory = await stop();
+  await Promise.all([pa, pb].map((p) => p.evaluate(() => window.bench.close())));
+  const secs = ((rx.last || Date.now()) - tx.t0) / 1000;
+  return {
+    kind: 'raw', pcs, channels: pcs * perPc, perPc, msgKiB, bytes: rx.bytes, complete: rx.done, seconds: secs,
+    MBps: rx.bytes / MB / secs, memory,
+  };
+}
+
+/** One SDK transfer, sender page -> receiver page. */
+async function fileRun(pa, pb, mem, encryption, lanes) {
+  const size = Math.round(OPT.fileMiB * MiB);
+  const index = await pb.evaluate(() => window.rxFiles.length);
+  const stop = await mem.start();
+  const t0 = await pa.evaluate(({ size: s, encryption: enc, lanes: l }) => {
+    window.txRec = { err: null, done: 0 };
+    const file = window.bench.makeFile(s);
+    const start = Date.now();
+    try {
+      const t = window.conn.sendFile({ file, encryption: enc, lanes: l });
+      window.txRec.transfer = t;
+      t.onError = (e) => { window.txRec.err = `${e?.code}: ${e?.message}`; };
+      t.onComplete = () => { window.txRec.done = Date.now(); };
+    } catch (e) {
+      window.txRec.err = `sendFile: ${e?.code ?? e?.name}: ${e?.message}`;
+    }
+    return start;
+  }, { size, encryption, lanes });
+  const end = Date.now() + OPT.maxSeconds * 1000 * Math.max(1, OPT.fileMiB / 256) + 10000;
+  let r;
+  for (;;) {
+    r = await pb.evaluate((i) => {
+      const x = window.rxFiles[i];
+      return x ? { done: x.done, bytes: x.bytes, err: x.err, start: x.start } : null;
+    }, index);
+    const txErr = await pa.evaluate(() => window.txRec.err);
+    if (txErr && !r?.done) { r = { ...(r ?? {}), err: r?.err ?? `sender: ${txErr}` }; break; }
+    if (r?.done || r?.err || Date.now() > end) break;
+    await sleep(200);
+  }
+  const memory = await stop();
+  const timedOut = !r?.done && !r?.err;
+  if (timedOut || r?.err) {
+    await pa.evaluate(() => { try { window.txRec.transfer?.cancel('bench timeout'); } catch { /* gone */ } });
+  }
+  // The stored file is removed so that 4 GiB runs do not add up on disk.
+  await pb.evaluate(async () => {
+    try {
+      const root = await navigator.storage.getDirectory();
+      await root.removeEntry('webrtc2-files', { recursive: true });
+    } catch { /* nothing stored */ }
+  });
+  const last = r?.done || Date.now();
+  const secs = (last - t0) / 1000;
+  const bytes = r?.done ? size : (r?.bytes ?? 0);
+  return {
+    kind: 'file', encryption, lanes, bytes, complete: Boolean(r?.done), seconds: secs, MBps: bytes / MB / secs,
+    error: r?.err ?? (timedOut ? 'timed out' : null), memory,
+  };
+}
+
+/** Two pages, each in its own Chromium, signed in, with a data-only call from a to b. */
+async function setUpPair(browsers, origin) {
+  const users = [uniqueUser('files-a'), uniqueUser('files-b')];
+  const pages = [];
+  for (const b of browsers) {
+    const page = await (await b.newContext()).newPage();
+    await page.goto(`${origin}/`);
+    await page.evaluate(pageLib);
+    pages.push(page);
+  }
+  const [pa, pb] = pages;
+  await Promise.all(pages.map((p, i) => p.evaluate(async ({ token, callee }) => {
+    const { WebRTC2Client } = await import('/sdk/webrtc2.js');
+    window.client = new WebRTC2Client({ signalingServer: `ws://${location.host}/signal`, authentication: { type: 'token', token } });
+    await window.client.ready;
+    if (callee) {
+      window.client.onIncoming = async (req) => { window.conn = await req.accept({}); };
+    }
+  }, { token: mintToken(users[i]), callee: i === 1 })));
+  await pa.evaluate(async (to) => { window.conn = await window.client.connect({ peerId: to }); }, `${users[1]}@${DOMAIN}`);
+  const end = Date.now() + 10000;
+  while (!(await pb.evaluate(() => Boolean(window.conn)))) {
+    if (Date.now() > end) throw new Error('the callee page got no connection within 10 s');
+    await sleep(50);
+  }
+  const hasSendFile = await pa.evaluate(() => typeof window.conn.sendFile === 'function');
+  if (hasSendFile) await pb.evaluate(installReceiver);
+  return { pa, pb, hasSendFile };
+}
+
+/** All measurements between the two pages of `browsers` (sender, receiver). */
+async function measure(where, browsers, origin, counters = null) {
+  const { pa, pb, hasSendFile } = await setUpPair(browsers, origin);
+  const mem = await memoryProbe(browsers[1], pb);
+  log(`${where}: pages up; receiver renderer pid ${mem.pid} (${mem.renderers} renderer(s)); sendFile ${hasSendFile ? 'present' : 'absent'}`);
+  const rows = [];
+  // Across the shaped link: what was lost on the way during each measurement.
+  const losses = async (fn) => {
+    const before = counters?.();
+    const r = await fn();
+    if (before) {
+      const after = counters();
+      r.losses = Object.fromEntries(Object.keys(after).map((side) => [side,
+        Object.fromEntries(Object.keys(after[side]).map((k) => [k, after[side][k] - before[side][k]]))]));
+    }
+    return r;
+  };
+  const raw = async (pcs, perPc, msgKiB) => {
+    const r = await losses(() => rawRun(pa, pb, mem, pcs, perPc, msgKiB));
+    log(`${where}: raw ${pcs} pc x ${perPc} ch x ${msgKiB} KiB: ${r.MBps.toFixed(2)} MB/s${r.losses ? ` losses ${JSON.stringify(r.losses)}` : ''}`);
+    rows.push({ where, ...r });
+  };
+  for (const msgKiB of OPT.sizes) {
+    for (const channels of OPT.channels) await raw(1, channels, msgKiB);
+  }
+  // Channels share their connection's one SCTP association; separate
+  // connections do not.
+  for (const pcs of OPT.pcs) await raw(pcs, 1, OPT.sizes[0]);
+  if (hasSendFile) {
+    for (const encryption of ENCRYPTIONS) {
+      for (const lanes of OPT.lanes) {
+        let r;
+        try {
+          r = await losses(() => fileRun(pa, pb, mem, encryption, lanes));
+        } catch (e) {
+          r = { kind: 'file', encryption, lanes, bytes: 0, complete: false, seconds: 0, MBps: 0, error: e.message, memory: null };
+        }
+        log(`${where}: file ${encryption} lanes ${lanes}: ${r.MBps.toFixed(2)} MB/s${r.error ? ` (${r.error})` : ''}`);
+        rows.push({ where, ...r });
+      }
+    }
+  }
+  await Promise.all([pa, pb].map((p) => p.evaluate(() => window.client.close()).catch(() => {})));
+  return { rows, hasSendFile };
+}
+
+/** Forwards connections on `sockPath` (Unix) to 127.0.0.1:port. */
+function unixRelay(sockPath, port) {
+  const srv = net.createServer((c) => {
+    const u = net.connect(port, '127.0.0.1');
+    c.pipe(u);
+    u.pipe(c);
+    c.on('error', () => u.destroy());
+    u.on('error', () => c.destroy());
+  });
+  return new Promise((resolve) => srv.listen(sockPath, () => resolve(srv)));
+}
+
+/** Inside a namespace: 127.0.0.1:port -> the Unix socket (node -e, killed with the namespace). */
+const NS_RELAY = `const net = require('net'); const [port, sock] = process.argv.slice(1);
+net.createServer((c) => { const u = net.connect(sock); c.pipe(u); u.pipe(c);
+  c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); })
+  .listen(Number(port), '127.0.0.1', () => console.log('listening'));`;
+
+async function shapedRun(daemonPort, result) {
+  const why = shapedLinkAvailable();
+  if (why) throw new Error(`--shaped: ${why}`);
+  const link = await createShapedLink({ rateMbit: OPT.rate, rttMs: OPT.rtt });
+  const browsers = [];
+  let relay;
+  try {
+    const sock = path.join(link.dir, 'signal.sock');
+    relay = await unixRelay(sock, daemonPort);
+    for (const side of [link.a, link.b]) {
+      const c = link.spawnIn(side, process.execPath, ['-e', NS_RELAY, String(daemonPort), sock],
+        { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`relay in ${side.ns} did not start`)), 5000);
+        c.stdout.on('data', (b) => { if (String(b).includes('listening')) { clearTimeout(t); resolve(); } });
+      });
+    }
+    log(`shaped link ${link.a.addr} <-> ${link.b.addr}: ${OPT.rate} Mbit/s, ${OPT.rtt} ms RTT; iperf3 ${OPT.iperfSeconds} s`);
+    const iperfBefore = await link.iperf3(OPT.iperfSeconds);
+    log(`iperf3: ${iperfBefore.mbitPerS.toFixed(1)} Mbit/s, min RTT ${iperfBefore.minRttMs} ms`);
+    const args = chromiumArgs().filter((a) => a !== '--allow-loopback-in-peer-connection');
+    for (const side of [link.a, link.b]) {
+      browsers.push(await chromium.launch({ executablePath: link.chromiumWrapper(side, CHROMIUM), headless: true, args }));
+    }
+    result.chromium ??= browsers[0].version();
+    const out = await measure('shaped', browsers, `http://127.0.0.1:${daemonPort}`, link.counters);
+    const iperfAfter = await link.iperf3(Math.min(5, OPT.iperfSeconds));
+    log(`iperf3 after: ${iperfAfter.mbitPerS.toFixed(1)} Mbit/s`);
+    return { ...out, iperf3: { before: iperfBefore, after: iperfAfter }, link: { rateMbit: OPT.rate, rttMs: OPT.rtt } };
+  } finally {
+    for (const b of browsers) await b.close().catch(() => {});
+    relay?.close();
+    link.destroy();
+  }
+}
+
+// -------------------------------------------------------------- report --
+
+const f2 = (x) => (x === undefined || x === null || Number.isNaN(x) ? '-' : x.toFixed(2));
+const f1 = (x) => (x === undefined || x === null || Number.isNaN(x) ? '-' : x.toFixed(1));
+
+function table(result) {
+  const lines = [];
+  const mem = (m) => (m ? `${f1(m.heapPeakGrowthMiB)} / ${f1(m.rssPeakGrowthMiB)}` : '-');
+  for (const part of result.parts) {
+    const rows = part.rows;
+    const raw = (ch, k) => rows.find((r) => r.kind === 'raw' && r.pcs === 1 && r.channels === ch && r.msgKiB === k);
+    const best = Math.max(...rows.filter((r) => r.kind === 'raw').map((r) => r.MBps));
+    const goodput = part.iperf3?.before.MBPerS;
+    lines.push(`**${part.where}**${part.iperf3 ? `: ${part.link.rateMbit} Mbit/s, ${part.link.rttMs} ms RTT; iperf3 TCP goodput ` +
+      `${f1(part.iperf3.before.mbitPerS)} Mbit/s = ${f2(goodput)} MB/s (after the browser runs: ${f1(part.iperf3.after.mbitPerS)} Mbit/s), ` +
+      `min RTT ${f1(part.iperf3.before.minRttMs)} ms` : ''}`);
+    lines.push('');
+    const shaped = Boolean(goodput);
+    lines.push(`| measure | MB moved | MB/s | ÷ best raw${shaped ? ' | ÷ iperf3' : ''} | receiver peak growth, JS heap / renderer RSS, MiB |` +
+      `${shaped ? ' UDP datagrams dropped by the receiving socket (buffer full) |' : ''}`);
+    lines.push(`| --- | ---: | ---: | ---: |${shaped ? ' ---: |' : ''} ---: |${shaped ? ' ---: |' : ''}`);
+    const drops = (l) => (l?.b ? `${l.b.udpRcvbufErrors} of ${l.b.udpIn} (${f1((100 * l.b.udpRcvbufErrors) / l.b.udpIn)} %)` : '-');
+    for (const r of rows) {
+      const name = r.kind === 'raw'
+        ? `raw: ${r.pcs} connection${r.pcs > 1 ? 's' : ''} x ${r.perPc} channel${r.perPc > 1 ? 's' : ''}, ${r.msgKiB} KiB messages`
+        : `sendFile ${r.encryption}, lanes ${r.lanes}${r.error ? ` (${r.error})` : ''}`;
+      let ratio = f2(r.MBps / best);
+      if (r.kind === 'file') {
+        const same = raw(r.lanes, 64);
+        if (same) ratio += ` (÷ raw ${r.lanes} ch x 64 KiB: ${f2(r.MBps / same.MBps)})`;
+      }
+      lines.push(`| ${name} | ${f1(r.bytes / MB)} | ${f2(r.MBps)} | ${ratio}${shaped ? ` | ${f2(r.MBps / goodput)}` : ''} | ${mem(r.memory)} |` +
+        `${shaped ? ` ${drops(r.losses)} |` : ''}`);
+    }
+    if (!part.hasSendFile) lines.push('', '(connection.sendFile is not in the SDK served: no transfer rows.)');
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const watchdog = setTimeout(() => {
+    log(`--timeout ${OPT.timeout} s reached: giving up (cleanup runs on exit)`);
+    process.exit(124);
+  }, OPT.timeout * 1000);
+  watchdog.unref();
+  const d = await startDaemon({
+    web: path.join(ROOT, 'web'),
+    limits: { messages_per_second: 1000, message_burst: 2000, sessions_per_user: 4, rooms_per_session: 4,
+      room_size: 16, max_message_bytes: 65536, max_queued_bytes: 1048576, abuse_threshold: 20, hello_timeout_ms: 5000 },
+  });
+  const result = { options: OPT, parts: [] };
+  try {
+    if (OPT.loopback) {
+      const browsers = [await launchBrowser(), await launchBrowser()];
+      try {
+        result.chromium = browsers[0].version();
+        result.parts.push({ where: 'loopback', ...(await measure('loopback', browsers, `http://127.0.0.1:${d.port}`)) });
+      } finally {
+        for (const b of browsers) await b.close().catch(() => {});
+      }
+    }
+    if (OPT.shaped) result.parts.push({ where: 'shaped', ...(await shapedRun(d.port, result)) });
+  } finally {
+    await d.stop();
+  }
+  console.log(`Chromium ${result.chromium ?? ''}, raw ${OPT.mb} MB per measurement (at most ${OPT.maxSeconds} s), file ${OPT.fileMiB} MiB:\n`);
+  console.log(table(result));
+  if (OPT.json) fs.writeFileSync(OPT.json, JSON.stringify(result, null, 1));
+}
+
+await main();
