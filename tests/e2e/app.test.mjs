@@ -4,7 +4,9 @@
 // a real webrtc2d with guest sign-in on. Screenshots of a call are written
 // under ${W2_BUILD_DIR:-build}/artifacts/.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { shellPaths, shellVersion, stampedVersion } from '../../scripts/sw-version.mjs';
@@ -120,7 +122,7 @@ describe('the web app between two people in Chromium', () => {
 
     // Chat, both ways, through the form.
     await pa.getByLabel('Message').fill('hello from ann');
-    await pa.getByRole('button', { name: 'Send' }).click();
+    await pa.getByRole('button', { name: 'Send', exact: true }).click();
     await pb.getByRole('listitem').filter({ hasText: `${na}: hello from ann` }).waitFor({ timeout: UI_MS });
     await pb.getByLabel('Message').fill('hi ann');
     await pb.getByLabel('Message').press('Enter');
@@ -190,7 +192,7 @@ describe('the web app between two people in Chromium', () => {
     await pa.getByRole('heading', { name: `In call with ${nb}` }).waitFor({ timeout: UI_MS });
     assert.equal(await pa.getByRole('button', { name: 'Mute' }).isVisible(), false);
     await pa.getByLabel('Message').fill('text only');
-    await pa.getByRole('button', { name: 'Send' }).click();
+    await pa.getByRole('button', { name: 'Send', exact: true }).click();
     await pb.getByRole('listitem').filter({ hasText: `${na}: text only` }).waitFor({ timeout: UI_MS });
     await pb.getByRole('button', { name: 'Hang up' }).click();
     await statusMatches(pa, new RegExp(`${nb} hung up`));
@@ -240,6 +242,66 @@ describe('the web app between two people in Chromium', () => {
     await statusMatches(pc, /sign-in has expired/);
     await person(pa, nc).waitFor({ state: 'detached', timeout: UI_MS });
     await Promise.all([pa, pb, pc].map((p) => p.context().close()));
+  });
+
+  test('files: dropped on a person starts a chat and offers them; accepted, they arrive verified; decline and cancel', async () => {
+    const [na, nb] = [uniqueUser('eve'), uniqueUser('fay')];
+    const [pa, pb] = await Promise.all([openApp(DESKTOP), openApp(PHONE)]);
+    await signIn(pa, na);
+    await signIn(pb, nb);
+    await person(pa, nb).waitFor({ timeout: UI_MS });
+    // A 3 MB file, dropped on the person (a DataTransfer made in the page:
+    // what a drag from the desktop delivers).
+    const bytes = crypto.randomBytes(3 * 1000 * 1000);
+    const want = crypto.createHash('sha256').update(bytes).digest('hex');
+    await pa.evaluate(async ([b64, who]) => {
+      const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([data], 'report.bin', { type: 'application/octet-stream' }));
+      const row = [...document.querySelectorAll('#people li')].find((li) => li.dataset.peer?.startsWith(`${who}@`));
+      row.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, [bytes.toString('base64'), nb]);
+    await pb.getByText(`${na} wants to start a chat.`).waitFor({ timeout: UI_MS });
+    await pb.getByRole('button', { name: 'Accept' }).click();
+    // The offer shows on the receiver with name and size; accepting shows
+    // progress, then the verified hash on both sides.
+    const offer = pb.locator('#transfers li').filter({ hasText: 'report.bin (3.0 MB)' });
+    await offer.getByRole('button', { name: 'Accept' }).click({ timeout: UI_MS });
+    await pb.getByText(`Done. SHA-256 ${want}`).waitFor({ timeout: 60000 });
+    await pa.getByText(`Done. SHA-256 ${want}`).waitFor({ timeout: UI_MS });
+    await screenshot(pb, 'app-file-received-phone.png');
+    // "Save" hands over the received file: the same bytes.
+    const saved = await pb.evaluate(async () => {
+      const a = /** @type {HTMLAnchorElement} */ (document.querySelector('#transfers a[download]'));
+      const buf = await (await fetch(a.href)).arrayBuffer();
+      const h = await crypto.subtle.digest('SHA-256', buf);
+      return { name: a.download, hash: [...new Uint8Array(h)].map((x) => x.toString(16).padStart(2, '0')).join('') };
+    });
+    assert.deepEqual(saved, { name: 'report.bin', hash: want });
+
+    // The "Send files" button: a file the other side declines.
+    const tmp = path.join(os.tmpdir(), `w2-app-${process.pid}-declined.txt`);
+    fs.writeFileSync(tmp, 'not wanted\n');
+    await pa.locator('#file-pick').setInputFiles(tmp);
+    const declined = pb.locator('#transfers li').filter({ hasText: path.basename(tmp) });
+    await declined.getByRole('button', { name: 'Decline' }).click({ timeout: UI_MS });
+    await pa.locator('#transfers li').filter({ hasText: path.basename(tmp) })
+      .getByText('Failed: it was declined.').waitFor({ timeout: UI_MS });
+    fs.rmSync(tmp, { force: true });
+
+    // A larger file, paused and cancelled by the sender: both sides say so.
+    const big = path.join(os.tmpdir(), `w2-app-${process.pid}-big.bin`);
+    fs.writeFileSync(big, crypto.randomBytes(40 * 1000 * 1000));
+    await pa.locator('#file-pick').setInputFiles(big);
+    const inRow = pb.locator('#transfers li').filter({ hasText: path.basename(big) });
+    await inRow.getByRole('button', { name: 'Accept' }).click({ timeout: UI_MS });
+    const outRow = pa.locator('#transfers li').filter({ hasText: path.basename(big) });
+    await outRow.getByText(/MB of 40 MB/).waitFor({ timeout: UI_MS });
+    await outRow.getByRole('button', { name: 'Cancel' }).click();
+    await outRow.getByText('Failed: it was cancelled.').waitFor({ timeout: UI_MS });
+    await inRow.getByText('Failed: it was cancelled.').waitFor({ timeout: UI_MS });
+    fs.rmSync(big, { force: true });
+    await Promise.all([pa, pb].map((p) => p.context().close()));
   });
 
   test('a banner shows while the server is away; the list of people is back after it returns', async () => {

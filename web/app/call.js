@@ -25,16 +25,19 @@ export class CallController {
   /** @type {{peer: string, cancelled: boolean, abort: AbortController} | null} */ #outgoing = null;
   /** @type {import('./chat.js').ChatPanel} */ #chat;
   /** @type {import('./stats-panel.js').StatsPanel} */ #stats;
+  /** @type {import('./files.js').FilesPanel} */ #files;
   /** @type {(phase: CallPhase) => void} */ #onPhase;
 
   /**
    * @param {import('./chat.js').ChatPanel} chat
    * @param {import('./stats-panel.js').StatsPanel} stats
+   * @param {import('./files.js').FilesPanel} files
    * @param {(phase: CallPhase) => void} onPhase told of every phase change
    */
-  constructor(chat, stats, onPhase) {
+  constructor(chat, stats, files, onPhase) {
     this.#chat = chat;
     this.#stats = stats;
+    this.#files = files;
     this.#onPhase = onPhase;
     $('accept').addEventListener('click', () => this.#accept());
     $('decline').addEventListener('click', () => this.#decline());
@@ -99,6 +102,7 @@ export class CallController {
     } catch (e) {
       if (out.cancelled) return;
       this.#outgoing = null;
+      this.#files.detach();
       this.#setPhase('idle');
       announce(errorText(/** @type {any} */ (e), name), 'error');
     }
@@ -205,6 +209,7 @@ export class CallController {
     this.#showPathState(conn.state, name);
     this.#syncControls();
     this.#chat.attach(conn, name);
+    this.#files.attach(conn, name);
     this.#stats.start(conn);
     this.#setPhase('call');
     announce(`Connected to ${name}.`);
@@ -221,6 +226,7 @@ export class CallController {
     this.#conn = null;
     this.#stats.stop();
     this.#chat.detach();
+    this.#files.detach();
     for (const id of ['remote-video', 'local-video']) /** @type {HTMLVideoElement} */ ($(id)).srcObject = null;
     // Said before the phase changes: going idle may sign out (a token that
     // expired during the call), and that message must be the last one.

@@ -14,6 +14,7 @@ import {
 } from './auth.js';
 import { CallController } from './call.js';
 import { ChatPanel } from './chat.js';
+import { FilesPanel } from './files.js';
 import { PEOPLE_ROOM, PresenceList } from './presence.js';
 import { StatsPanel } from './stats-panel.js';
 import { $, announce, banner, displayName, errorText, showView } from './ui.js';
@@ -34,13 +35,19 @@ let reconnecting = false;
 let pendingSignOut = '';
 
 const presence = new PresenceList(/** @type {HTMLUListElement} */ ($('people')), $('people-empty'),
-  (peer, mode) => calls.call(peer, mode));
+  (peer, mode) => calls.call(peer, mode),
+  // Files dropped on a person: a chat-only call, then the files.
+  (peer, dropped) => {
+    files.queue(dropped);
+    calls.call(peer, 'chat');
+  });
 const chat = new ChatPanel(/** @type {HTMLOListElement} */ ($('chat-log')), /** @type {HTMLFormElement} */ ($('chat-form')),
   /** @type {HTMLInputElement} */ ($('chat-input')), (text) => announce(text, 'error'));
 const stats = new StatsPanel({
   quality: $('stat-quality'), path: $('stat-path'), rtt: $('stat-rtt'), loss: $('stat-loss'), bitrate: $('stat-bitrate'),
 });
-const calls = new CallController(chat, stats, (phase) => {
+const files = new FilesPanel();
+const calls = new CallController(chat, stats, files, (phase) => {
   presence.setBusy(phase !== 'idle');
   if (phase === 'idle' && pendingSignOut) signOut(pendingSignOut);
 });

@@ -12,6 +12,7 @@ export class PresenceList {
   /** @type {HTMLUListElement} */ #list;
   /** @type {HTMLElement} */ #empty;
   /** @type {(peer: string, mode: 'av' | 'chat') => void} */ #onPick;
+  /** @type {(peer: string, files: File[]) => void} */ #onDrop;
   /** @type {Map<string, Set<string>>} user -> devices */ #users = new Map();
   /** @type {string} this user, left out of the list */ #self = '';
   #busy = false;
@@ -20,11 +21,13 @@ export class PresenceList {
    * @param {HTMLUListElement} list
    * @param {HTMLElement} empty shown when no one else is online
    * @param {(peer: string, mode: 'av' | 'chat') => void} onPick a call or chat button was pressed
+   * @param {(peer: string, files: File[]) => void} onDrop files were dropped on a person
    */
-  constructor(list, empty, onPick) {
+  constructor(list, empty, onPick, onDrop) {
     this.#list = list;
     this.#empty = empty;
     this.#onPick = onPick;
+    this.#onDrop = onDrop;
   }
 
   /**
@@ -112,6 +115,20 @@ export class PresenceList {
     }
     li.append(who, this.#button('Call', `Call ${name}`, 'call', () => this.#onPick(peer, 'av')),
       this.#button('Chat', `Chat with ${name}`, 'secondary', () => this.#onPick(peer, 'chat')));
+    li.title = `Drop files here to send them to ${name}`;
+    li.addEventListener('dragover', (e) => {
+      if (this.#busy) return;
+      e.preventDefault();
+      li.classList.add('drop-target');
+    });
+    li.addEventListener('dragleave', () => li.classList.remove('drop-target'));
+    li.addEventListener('drop', (e) => {
+      li.classList.remove('drop-target');
+      const files = [...(e.dataTransfer?.files ?? [])];
+      if (this.#busy || files.length === 0) return;
+      e.preventDefault();
+      this.#onDrop(peer, files);
+    });
     return li;
   }
 
