@@ -718,6 +718,10 @@ static void test_ctrl_nulls_and_ids(void **state)
 	assert_false(m.has_id);
 	assert_non_null(strstr(detail, "id"));
 	assert_string_equal(w2_file_ctrl_answer_code(W2_EINVAL), "bad-message");
+	assert_int_equal(parse("{\"t\":\"pause\",\"id\":\"" ID_HEX "\",\"t\":\"cancel\"}", &m,
+			       detail),
+			 W2_EINVAL);
+	assert_non_null(strstr(detail, "JSON"));
 	assert_string_equal(w2_file_ctrl_answer_code(W2_ENOMEM), "internal");
 	/* An error may come without an id (a reply to unreadable input). */
 	assert_int_equal(parse("{\"t\":\"error\",\"code\":\"bad-message\",\"message\":\"m\"}", &m,

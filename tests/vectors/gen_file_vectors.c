@@ -613,8 +613,8 @@ static void add_whole_messages(json_t *arr)
 	add_bad(arr, "{\"t\":\"pause\",", 13, "bad-message", "not JSON");
 	add_bad(arr, "[]", 2, "bad-message", "not an object");
 	add_bad(arr, "\"pause\"", 7, "bad-message", "not an object");
-	add_bad(arr, "{\"t\":\"pause\",\"id\":\"000102030405060708090a0b0c0d0e0f\",\"t\":\"cancel\"}",
-		63, "bad-message", "duplicate key");
+	/* Duplicate keys are refused by the C parser, but JSON.parse cannot
+	 * see them, so they are no shared vector (tests/unit/test_files.c). */
 	for (int i = 0; i <= W2_FILE_RANGES_MAX; i++)
 		json_array_append_new(have, json_pack("[ii]", 2 * i, 2 * i + 1));
 	json_object_set_new(o, "t", json_string("nack"));
