@@ -13,7 +13,7 @@
 //   answered from a cache (tokens, live state).
 // - anything else: the network, untouched.
 
-const VERSION = 'webrtc2-shell-8e1013f81ff0';
+const VERSION = 'webrtc2-shell-468a2cf35cfd';
 const CACHE_PREFIX = 'webrtc2-shell-';
 
 /** Every file the app needs to start (tests/e2e/app.test.mjs checks the list is complete). */
@@ -24,6 +24,7 @@ const SHELL = [
   '/app/auth.js',
   '/app/call.js',
   '/app/chat.js',
+  '/app/files.js',
   '/app/main.js',
   '/app/presence.js',
   '/app/stats-panel.js',

@@ -158,12 +158,20 @@ describe('file transfer between two Chromium pages', { timeout: 240000 }, () => 
     await waitFor(pb, () => window.tx['p.bin']?.last?.bytes > 2e6, 30000);
     await pa.evaluate(() => window.tr['p.bin'].pause());
     assert.equal(await pa.evaluate(() => window.tr['p.bin'].state), 'paused');
-    await sleep(1500); // what was in flight lands
-    const a = await pb.evaluate(() => window.tx['p.bin'].last.bytes);
+    const sentAtPause = await pa.evaluate(() => window.tr['p.bin'].stats.chunksSent);
+    // What was in flight (up to the lane's 4 MiB high water) lands, then nothing more.
+    let a = -1;
+    for (const deadline = Date.now() + 20000; Date.now() < deadline;) {
+      const now = await pb.evaluate(() => window.tx['p.bin'].last.bytes);
+      if (now === a) break;
+      a = now;
+      await sleep(1000);
+    }
     await sleep(1000);
     const b = await pb.evaluate(() => window.tx['p.bin'].last.bytes);
     assert.equal(b, a, 'nothing arrives while paused');
     assert.ok(a < size, `paused before the end (${a})`);
+    assert.equal(await pa.evaluate(() => window.tr['p.bin'].stats.chunksSent), sentAtPause, 'the sender sent nothing while paused');
     await pa.evaluate(() => window.tr['p.bin'].resume());
     const rx = await settled(pb, 'p.bin', 60000);
     assert.equal(rx.complete?.hash, prngSha256(7, size), JSON.stringify(rx.error));

@@ -173,9 +173,9 @@ export class OutgoingTransfer extends TransferBase {
   #mime;
   /** @type {Uint8Array} */ #manifest;
   /** @type {Promise<string> | null} */ #hash = null;
-  /** @type {{hub: FileHub, keys: {publicKey: Uint8Array, privateKey: Uint8Array}, key: Uint8Array | null,
-   *   sent: ChunkSet | null, next: number, resend: number[], doneSent: boolean, remotePause: boolean,
-   *   sentBytes: number} | null} */
+  /** @type {{hub: FileHub, keys: {publicKey: Uint8Array, privateKey: Uint8Array}, accepted: boolean,
+   *   key: Uint8Array | null, sent: ChunkSet | null, next: number, resend: number[], doneSent: boolean,
+   *   remotePause: boolean, sentBytes: number} | null} */
   #session = null;
   #localPause = false;
   /** @type {(() => void) | null} */ #wake = null;
@@ -231,7 +231,9 @@ export class OutgoingTransfer extends TransferBase {
    */
   cancel(reason = 'cancelled') {
     if (this.done) return;
-    this.#session?.hub._control({ t: 'cancel', id: this.id, reason: String(reason).slice(0, 256) });
+    const msg = { t: 'cancel', id: this.id, reason: String(reason).slice(0, 256) };
+    if (this.#session) this.#session.hub._control(msg);
+    else if (this.stats.sessions > 0) this.#reg._cancelLater(this.peerId, msg); // the receiver holds a part
     this.#end(fileError(FileErrorCode.CANCELLED, `the transfer of ${this.name} was cancelled`));
   }
 
@@ -248,10 +250,16 @@ export class OutgoingTransfer extends TransferBase {
     this.#hash ??= hashBlob(s, this.#file);
     this.#hash.catch(() => {});
     const keys = makeKeyPair(s);
+    if (this.done) return;
+    this.#session?.hub._forget(this.id);
     this.#session = {
-      hub, keys, key: null, sent: null, next: 0, resend: [], doneSent: false, remotePause: false, sentBytes: 0,
+      hub, keys, accepted: false, key: null, sent: null, next: 0, resend: [], doneSent: false, remotePause: false, sentBytes: 0,
     };
     this.state = 'offered';
+    if (hub.closed) {
+      this._interrupt(hub); // it went away while libsodium loaded
+      return;
+    }
     hub._adoptOutgoing(this);
     const offer = {
       t: 'offer', v: 1, id: this.id, name: this.name, size: this.size, chunkSize: this.#chunkSize,
@@ -306,6 +314,11 @@ export class OutgoingTransfer extends TransferBase {
     this.#end(fileError(FileErrorCode.CONNECTION_CLOSED, `the connection dropped while sending ${this.name}`));
   }
 
+  /** The receiver cancelled while this transfer waited for a connection. */
+  _cancelledWhileAway() {
+    this.#end(fileError(FileErrorCode.CANCELLED, `${this.peerId} cancelled ${this.name}`));
+  }
+
   /** Whether a session runs on a connection that is up. */
   _runningOnLiveHub() {
     return Boolean(this.#session?.hub.live);
@@ -314,8 +327,10 @@ export class OutgoingTransfer extends TransferBase {
   // ------------------------------------------------------------ internal --
 
   async #onAccept(ses, m) {
-    if (ses.key) return; // one accept per session
+    if (ses.accepted) return; // one accept per session
+    ses.accepted = true;
     const s = await loadSodium();
+    if (this.#session !== ses || this.done) return;
     const peerPk = /** @type {Uint8Array} */ (fromB64u(m.pk));
     const n = chunkCount(this.size, this.#chunkSize);
     const sent = new ChunkSet(n);
@@ -586,7 +601,9 @@ export class IncomingTransfer extends TransferBase {
    */
   cancel(reason = 'cancelled') {
     if (this.done) return;
-    this.#session?.hub._control({ t: 'cancel', id: this.id, reason: String(reason).slice(0, 256) });
+    const msg = { t: 'cancel', id: this.id, reason: String(reason).slice(0, 256) };
+    if (this.#session) this.#session.hub._control(msg);
+    else this.#reg._cancelLater(this.peerId, msg); // so that the sender stops offering it
     this.#end(fileError(FileErrorCode.CANCELLED, `the transfer of ${this.name} was cancelled`), true);
   }
 
@@ -703,6 +720,11 @@ export class IncomingTransfer extends TransferBase {
       case 'error': this.#end(fileError(m.code, `${this.peerId}: ${m.message ?? m.code}`), m.code !== 'internal'); return;
       default: // not for a receiver
     }
+  }
+
+  /** The sender cancelled while this transfer waited for a connection. */
+  _cancelledWhileAway() {
+    this.#end(fileError(FileErrorCode.CANCELLED, `${this.peerId} cancelled ${this.name}`), true);
   }
 
   /** @param {FileHub} hub */
@@ -836,6 +858,7 @@ export class IncomingTransfer extends TransferBase {
 export class FileRegistry {
   /** @type {Map<string, Set<OutgoingTransfer>>} */ _outgoing = new Map();
   /** @type {Set<FileHub>} connections that are up */ _hubs = new Set();
+  /** @type {Map<string, Record<string, unknown>[]>} cancels waiting for a connection, by peer */ _cancels = new Map();
   /** @type {Map<string, IncomingTransfer>} */ _incoming = new Map();
   #swept = false;
 
@@ -851,6 +874,23 @@ export class FileRegistry {
     const set = this._outgoing.get(t.peerId);
     set?.delete(t);
     if (set?.size === 0) this._outgoing.delete(t.peerId);
+  }
+
+  /**
+   * A cancel for a transfer cut off from its peer: sent on the next
+   * connection to it (at once if one is up), so the receiver deletes its part.
+   * @param {string} peerId
+   * @param {Record<string, unknown>} msg
+   */
+  _cancelLater(peerId, msg) {
+    const hub = this._hubFor(peerId);
+    if (hub) {
+      hub._control(msg);
+      return;
+    }
+    let list = this._cancels.get(peerId);
+    if (!list) this._cancels.set(peerId, list = []);
+    if (list.length < 1024) list.push(msg);
   }
 
   /** A live hub to `peerId`, if any. @param {string} peerId */
@@ -920,6 +960,8 @@ export class FileHub {
   up() {
     if (this.#closed) return;
     this._registry._hubs.add(this);
+    for (const msg of this._registry._cancels.get(this.peerId) ?? []) this._control(msg);
+    this._registry._cancels.delete(this.peerId);
     for (const t of this._registry._outgoing.get(this.peerId) ?? []) this._reofferOne(t);
   }
 
@@ -928,6 +970,11 @@ export class FileHub {
     if (this.#closed || t.done || this.#out.has(t.id)) return;
     if (t.state !== 'interrupted' && t._runningOnLiveHub()) return;
     t._offer(this).catch((e) => this._report(e));
+  }
+
+  /** Whether close() ran (the connection ended or its control channel closed). */
+  get closed() {
+    return this.#closed;
   }
 
   /** Whether the peer connection is up (its path and the control channel). */
@@ -1093,7 +1140,32 @@ export class FileHub {
       return;
     }
     const t = this.#out.get(m.id) ?? this.#in.get(m.id);
-    t?._onControl(this, m).catch((e) => this._report(e));
+    if (t) {
+      t._onControl(this, m).catch((e) => this._report(e));
+    } else if (m.t === 'cancel') {
+      this.#onStrayCancel(m.id).catch((e) => this._report(e));
+    }
+  }
+
+  /**
+   * The sender cancelled a transfer that is not running here (it was cut
+   * off): what this page holds of it goes.
+   * @param {string} id
+   */
+  async #onStrayCancel(id) {
+    for (const t of this._registry._outgoing.get(this.peerId) ?? []) {
+      if (t.id === id) {
+        t._cancelledWhileAway();
+        return;
+      }
+    }
+    const live = this._registry._incoming.get(id);
+    if (live && live.peerId === this.peerId) {
+      live._cancelledWhileAway();
+      return;
+    }
+    const stored = await readPartState(id);
+    if (stored && stored.peer === this.peerId) await removePart(id);
   }
 
   /** @param {any} offer */
