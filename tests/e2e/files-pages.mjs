@@ -77,7 +77,9 @@ export async function installFileHelpers(page) {
           return;
         }
         try {
-          window.track(await incoming.accept(), incoming.path || incoming.name);
+          // window.chooseHandle(incoming) may name a file to write to (as a user's pick would).
+          const handle = await window.chooseHandle?.(incoming);
+          window.track(await incoming.accept(handle ? { handle } : {}), incoming.path || incoming.name);
         } catch (e) {
           window.acceptError = { code: e.code, message: e.message };
         }

@@ -79,6 +79,9 @@ describe('file transfer between two Chromium pages', { timeout: 240000 }, () => 
   test('a 20 MB file, encrypted: both hashes equal Node\'s SHA-256, the received File is whole', async () => {
     const { pa, pb } = await connectedPair();
     const size = 20 * MB;
+    const sodiumLoaded = (page) => page.evaluate(() => performance.getEntriesByType('resource').some((e) => e.name.includes('/sdk/vendor/libsodium')));
+    assert.equal(await sodiumLoaded(pa), false, 'libsodium is not loaded before a transfer');
+    assert.equal(await sodiumLoaded(pb), false, 'libsodium is not loaded before a transfer');
     const t0 = Date.now();
     const id = await send(pa, 'big.bin', 1, size, { encryption: 'ChaCha20-Poly1305', integrity: 'SHA-256', resumable: true });
     const rx = await settled(pb, 'big.bin', 90000);
@@ -100,12 +103,18 @@ describe('file transfer between two Chromium pages', { timeout: 240000 }, () => 
     // libsodium came in only with the transfer: the offer names it.
     assert.deepEqual(await pb.evaluate(() => window.offers.map((o) => [o.name, o.size, o.resumedBytes])), [['big.bin', size, 0]]);
     assert.ok(await storedPart(pb, id), 'the file stays in OPFS');
+    assert.equal(await sodiumLoaded(pb), true);
     console.log(`# 20 MB encrypted: ${secs.toFixed(1)} s, ${(size / secs / MB).toFixed(1)} MB/s end to end`);
     await closePages(pa, pb);
   });
 
-  test('several files at once: unencrypted, two lanes, a folder path, an empty file', async () => {
+  test('several files at once: unencrypted, two lanes, a folder path, an empty file, one into a chosen file handle', async () => {
     const { pa, pb } = await connectedPair();
+    // b.bin goes to a file the "user" picked (a handle of its own, outside the SDK's folder).
+    await pb.evaluate(() => {
+      window.chooseHandle = async (incoming) => (incoming.name === 'b.bin'
+        ? (await navigator.storage.getDirectory()).getFileHandle('picked-b.bin', { create: true }) : null);
+    });
     const files = [
       { key: 'folder/a.bin', seed: 2, size: 3 * MB + 7, opts: { encryption: 'none', path: 'folder/a.bin' } },
       { key: 'folder/sub/b.bin', seed: 3, size: 4 * MB, opts: { lanes: 2, chunkSize: 262100, path: 'folder/sub/b.bin' } },
@@ -123,6 +132,11 @@ describe('file transfer between two Chromium pages', { timeout: 240000 }, () => 
     }
     const offers = await pb.evaluate(() => window.offers.map((o) => o.path || o.name).sort());
     assert.deepEqual(offers, ['empty.txt', 'folder/a.bin', 'folder/sub/b.bin']);
+    const picked = await pb.evaluate(async () => {
+      const f = await (await (await navigator.storage.getDirectory()).getFileHandle('picked-b.bin')).getFile();
+      return { size: f.size, sameAsOnComplete: window.received['folder/sub/b.bin'].name === f.name };
+    });
+    assert.deepEqual(picked, { size: 4 * MB, sameAsOnComplete: true }, 'b.bin was written into the picked file');
     await closePages(pa, pb);
   });
 
