@@ -13,7 +13,7 @@
 //   answered from a cache (tokens, live state).
 // - anything else: the network, untouched.
 
-const VERSION = 'webrtc2-shell-468a2cf35cfd';
+const VERSION = 'webrtc2-shell-fe897b1b1c03';
 const CACHE_PREFIX = 'webrtc2-shell-';
 
 /** Every file the app needs to start (tests/e2e/app.test.mjs checks the list is complete). */
@@ -41,6 +41,7 @@ const SHELL = [
   '/sdk/files-crypto.js',
   '/sdk/files-frame.js',
   '/sdk/files-store.js',
+  '/sdk/files-worker.js',
   '/sdk/handlers.js',
   '/sdk/media.js',
   '/sdk/peer.js',

@@ -6,10 +6,14 @@
 //   webrtc2-files/<id>/<name>        the file (unless the user chose one)
 //   webrtc2-files/<id>/state.json    manifest, verified ranges, last change
 //
-// A FileSystemWritableFileStream writes to a swap copy that becomes the file
-// only on close(), so writes are committed in batches (close, save the
-// state, reopen keeping the data): the ranges in state.json are always ones
-// whose bytes are in the file. Nothing secret is stored.
+// An OPFS part is written in place by a worker holding a
+// FileSystemSyncAccessHandle (files-worker.js); a commit is a flush. A file
+// the user chose can only be written through a FileSystemWritableFileStream,
+// whose swap copy becomes the file on close(), so there a commit is a close
+// and a reopen that copies the file, and commits are spaced out. Either
+// way writes are committed in batches and state.json is saved after each:
+// its ranges are always ones whose bytes are in the file. Nothing secret is
+// stored.
 
 const ROOT = 'webrtc2-files';
 const STATE = 'state.json';
@@ -121,17 +125,172 @@ export async function freeBytes() {
 }
 
 /**
+ * @typedef {object} Sink where a part's bytes go
+ * @property {(offset: number, bytes: Uint8Array) => Promise<void>} write
+ * @property {() => Promise<void>} commit makes what was written durable
+ * @property {() => Promise<void>} close commits and lets go of the file
+ * @property {() => Promise<void>} abort lets go, keeping nothing uncommitted
+ * @property {boolean} cheapCommit whether commit() costs little whatever the size
+ */
+
+/**
+ * An OPFS file written in place through a FileSystemSyncAccessHandle in a
+ * dedicated worker (files-worker.js): a commit is a flush, not a copy.
+ * @implements {Sink}
+ */
+class WorkerSink {
+  cheapCommit = true;
+  /** @type {Worker} */ #worker;
+  #seq = 0;
+  /** @type {Map<number, {resolve: () => void, reject: (e: Error) => void}>} */ #waiting = new Map();
+  /** The first failure of a write nobody waited for; every later call throws it. @type {Error | null} */
+  #failed = null;
+
+  /** @param {Worker} worker */
+  constructor(worker) {
+    this.#worker = worker;
+    worker.onmessage = (e) => {
+      const w = this.#waiting.get(e.data.seq);
+      this.#waiting.delete(e.data.seq);
+      if (!e.data.ok) this.#failed ??= new Error(e.data.message);
+      if (e.data.ok) w?.resolve();
+      else w?.reject(new Error(e.data.message));
+    };
+    worker.onerror = (e) => {
+      this.#failed ??= new Error(e.message || 'the storage worker failed');
+      for (const w of this.#waiting.values()) w.reject(this.#failed);
+      this.#waiting.clear();
+    };
+  }
+
+  /**
+   * @param {string[]} dirs folder names from the OPFS root
+   * @param {string} name
+   * @param {number} size
+   * @param {boolean} fresh a new part (its length is set; a resumed one keeps its bytes)
+   * @returns {Promise<WorkerSink>}
+   */
+  static async open(dirs, name, size, fresh) {
+    const worker = new Worker(new URL('./files-worker.js', import.meta.url), { type: 'module', name: 'webrtc2-files' });
+    const sink = new WorkerSink(worker);
+    try {
+      await sink.#call({ op: 'open', dirs, name, size, fresh });
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
+    return sink;
+  }
+
+  /** @param {Record<string, unknown>} msg @param {Transferable[]} [transfer] */
+  #call(msg, transfer = []) {
+    const seq = ++this.#seq;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(seq, { resolve, reject });
+      this.#worker.postMessage({ ...msg, seq }, transfer);
+    });
+  }
+
+  /**
+   * Hands a chunk to the worker without waiting for it: the worker takes
+   * requests in order, so the next flush answers for every write before it
+   * (and a failed write fails every later call).
+   * @param {number} offset
+   * @param {Uint8Array} bytes
+   */
+  async write(offset, bytes) {
+    if (this.#failed) throw this.#failed;
+    this.#worker.postMessage({ op: 'write', offset, bytes, seq: ++this.#seq });
+  }
+
+  async commit() {
+    if (this.#failed) throw this.#failed;
+    await this.#call({ op: 'flush' });
+  }
+
+  async close() {
+    try {
+      await this.#call({ op: 'close' });
+    } finally {
+      this.#worker.terminate();
+    }
+  }
+
+  async abort() {
+    await this.close().catch(() => {});
+  }
+}
+
+/**
+ * Any FileSystemFileHandle (a file the user chose) through a writable
+ * stream: its swap copy becomes the file only on close, so a commit is a
+ * close and a reopen that copies the file; commits are spaced out for
+ * large files (see PartStore).
+ * @implements {Sink}
+ */
+class WritableSink {
+  cheapCommit = false;
+  /** @type {FileSystemFileHandle} */ #file;
+  /** @type {FileSystemWritableFileStream | null} */ #w = null;
+
+  /** @param {FileSystemFileHandle} file */
+  constructor(file) {
+    this.#file = file;
+  }
+
+  /**
+   * @param {FileSystemFileHandle} file
+   * @param {number} size
+   * @param {boolean} fresh
+   */
+  static async open(file, size, fresh) {
+    const sink = new WritableSink(file);
+    sink.#w = await file.createWritable({ keepExistingData: !fresh });
+    if (fresh) await sink.#w.truncate(size);
+    return sink;
+  }
+
+  /** @param {number} offset @param {Uint8Array} bytes */
+  async write(offset, bytes) {
+    if (!this.#w) throw new Error('the file is closed');
+    await this.#w.write({ type: 'write', position: offset, data: bytes });
+  }
+
+  async commit() {
+    if (!this.#w) return;
+    await this.#w.close();
+    this.#w = await this.#file.createWritable({ keepExistingData: true });
+  }
+
+  async close() {
+    const w = this.#w;
+    this.#w = null;
+    await w?.close();
+  }
+
+  async abort() {
+    const w = this.#w;
+    this.#w = null;
+    await w?.abort().catch(() => {});
+  }
+}
+
+/**
  * One file being received.
  */
 export class PartStore {
   /** @type {FileSystemDirectoryHandle} */ #dir;
   /** @type {FileSystemFileHandle} */ #file;
-  /** @type {FileSystemWritableFileStream | null} */ #w = null;
+  /** @type {Sink | null} */ #sink = null;
   /** @type {PartState} */ #state;
   #sinceCommit = 0;
   #lastCommit = 0;
-  /** @type {Promise<void>} writes and commits, one at a time */
+  /** @type {Promise<void>} writes (of a writable) and commits, one at a time */
   #queue = Promise.resolve();
+  /** @type {Promise<void> | null} a commit running beside the worker's writes */
+  #committing = null;
+  /** @type {Error | null} why a detached commit failed (later writes throw it) */
+  #failed = null;
 
   /**
    * @param {FileSystemDirectoryHandle} dir
@@ -143,6 +302,9 @@ export class PartStore {
     this.#file = file;
     this.#state = state;
   }
+
+  /** 'worker' (in place, OPFS) or 'writable' (a chosen file, or no worker support). */
+  kind = '';
 
   /**
    * Opens (or creates) the storage of a transfer. With `handle` the data
@@ -166,17 +328,11 @@ export class PartStore {
       v: 1, ...info, fileName, ranges: resume?.ranges ?? [], updated: Date.now(), complete: false,
     };
     const store = new PartStore(dir, file, state);
-    await store.#reopen(Boolean(resume));
+    store.#sink = await openSink(chosen ? null : [ROOT, info.id], file, fileName, info.size, !resume);
+    store.kind = store.#sink.cheapCommit ? 'worker' : 'writable';
+    store.#lastCommit = performance.now();
     await store.#saveState();
     return { store, ranges: state.ranges };
-  }
-
-  /** @param {boolean} keep keep the file's bytes (a resumed part) */
-  async #reopen(keep) {
-    this.#w = await this.#file.createWritable({ keepExistingData: keep });
-    if (!keep) await this.#w.truncate(this.#state.size);
-    this.#lastCommit = performance.now();
-    this.#sinceCommit = 0;
   }
 
   async #saveState() {
@@ -206,14 +362,41 @@ export class PartStore {
    * @param {() => [number, number][]} ranges the verified ranges after this write
    */
   write(offset, bytes, ranges) {
+    if (this.#sink?.cheapCommit) return this.#writeDetached(offset, bytes, ranges);
     return this.#enqueue(async () => {
-      if (!this.#w) throw new Error('the file is closed');
-      await this.#w.write({ type: 'write', position: offset, data: bytes });
+      if (!this.#sink) throw new Error('the file is closed');
+      await this.#sink.write(offset, bytes);
       this.#sinceCommit += bytes.length;
-      if (this.#sinceCommit >= COMMIT_BYTES && performance.now() - this.#lastCommit >= COMMIT_MS) {
+      // A commit of a writable copies the whole file: past COMMIT_BYTES,
+      // one every eighth of the file at most, so the copies add up to a
+      // few times the file, not its square.
+      const batch = this.#sink.cheapCommit ? COMMIT_BYTES : Math.max(COMMIT_BYTES, this.#state.size / 8);
+      if (this.#sinceCommit >= batch && performance.now() - this.#lastCommit >= COMMIT_MS) {
         await this.#commit(ranges);
       }
     });
+  }
+
+  /**
+   * The worker's writes do not wait for each other or for commits: a
+   * write is posted (the worker keeps the order), and a due commit runs
+   * beside later writes, with the ranges of the writes posted before its
+   * flush. So a slow commit (state.json on a busy disk) does not hold the
+   * frames back.
+   * @param {number} offset
+   * @param {Uint8Array} bytes
+   * @param {() => [number, number][]} ranges
+   */
+  async #writeDetached(offset, bytes, ranges) {
+    if (this.#failed) throw this.#failed;
+    const sink = this.#sink;
+    if (!sink) throw new Error('the file is closed');
+    await sink.write(offset, bytes);
+    this.#sinceCommit += bytes.length;
+    if (this.#committing || this.#sinceCommit < COMMIT_BYTES || performance.now() - this.#lastCommit < COMMIT_MS) return;
+    this.#sinceCommit = 0;
+    this.#committing = this.#enqueue(() => this.#commit(ranges)).catch((e) => { this.#failed ??= e; })
+      .finally(() => { this.#committing = null; });
   }
 
   /**
@@ -227,12 +410,13 @@ export class PartStore {
 
   /** @param {() => [number, number][]} ranges */
   async #commit(ranges) {
-    if (!this.#w) return;
+    if (!this.#sink) return;
     const snapshot = ranges();
-    await this.#w.close();
+    await this.#sink.commit();
     this.#state.ranges = snapshot;
     await this.#saveState();
-    await this.#reopen(true);
+    this.#sinceCommit = 0;
+    this.#lastCommit = performance.now();
   }
 
   /**
@@ -242,8 +426,9 @@ export class PartStore {
    */
   finish(ranges) {
     return this.#enqueue(async () => {
-      if (this.#w) await this.#w.close();
-      this.#w = null;
+      const sink = this.#sink;
+      this.#sink = null;
+      await sink?.close();
       this.#state.ranges = ranges();
       await this.#saveState();
     }).then(() => this.#file.getFile());
@@ -259,12 +444,9 @@ export class PartStore {
   /** Deletes the stored part (cancelled, or failed to verify). */
   remove() {
     return this.#enqueue(async () => {
-      try {
-        await this.#w?.abort();
-      } catch {
-        // closed already
-      }
-      this.#w = null;
+      const sink = this.#sink;
+      this.#sink = null;
+      await sink?.abort();
       if (this.#state.fileName === '') {
         // The user's file: empty it rather than leave unverified bytes.
         try {
@@ -277,4 +459,25 @@ export class PartStore {
       await removePart(this.#state.id);
     });
   }
+}
+
+/**
+ * The in-place worker sink for an OPFS part, or a writable when there is
+ * no folder path (a chosen file) or the worker cannot open it.
+ * @param {string[] | null} dirs
+ * @param {FileSystemFileHandle} file
+ * @param {string} name
+ * @param {number} size
+ * @param {boolean} fresh
+ * @returns {Promise<Sink>}
+ */
+async function openSink(dirs, file, name, size, fresh) {
+  if (dirs && typeof Worker !== 'undefined') {
+    try {
+      return await WorkerSink.open(dirs, name, size, fresh);
+    } catch {
+      // e.g. no FileSystemSyncAccessHandle here: the slower path below
+    }
+  }
+  return WritableSink.open(file, size, fresh);
 }

@@ -34,6 +34,10 @@ const TOTAL_HIGH = 8 << 20;
 const MAX_RESENDS = 3;
 /** After `done`, chunks still missing when nothing arrived for this long are nacked. */
 const MISSING_AFTER_MS = 3000;
+/** A receiver with this many bytes of frames waiting to be handled asks the sender to pause ... */
+const RX_HIGH = 4 << 20;
+/** ... and to go on once they are down to this. */
+const RX_LOW = 1 << 20;
 /** The sender reads the file this many bytes at a time (at least a chunk). */
 const READ_BLOCK = 1 << 20;
 /** onProgress at most this often. */
@@ -85,6 +89,8 @@ export const FileErrorCode = Object.freeze({
  * @property {number} chunksFailed frames that did not verify
  * @property {number} sessions offers accepted (1, plus one per resume)
  * @property {number} resumedChunks chunks the receiver already held at the last accept
+ * @property {number} framesQueued receiver: frames arrived and not yet handled
+ * @property {number} maxFramesQueued receiver: the most that ever waited
  */
 
 /** @param {unknown} v */
@@ -103,6 +109,7 @@ class TransferBase {
   /** @type {TransferStats} */
   stats = {
     chunksSent: 0, bytesSent: 0, chunksResent: 0, chunksReceived: 0, chunksFailed: 0, sessions: 0, resumedChunks: 0,
+    framesQueued: 0, maxFramesQueued: 0,
   };
   #lastEmit = 0;
   /** @type {{t: number, bytes: number}[]} */ #rate = [];
@@ -283,10 +290,11 @@ export class OutgoingTransfer extends TransferBase {
       case 'reject':
         this.#end(fileError(FileErrorCode.REJECTED, `${this.peerId} declined ${this.name}${m.reason ? ` (${m.reason})` : ''}`));
         return;
-      case 'pause': ses.remotePause = true; if (this.state === 'sending') this.state = 'paused'; return;
+      // The receiver's pause (its user's, or its backpressure) stops the
+      // frames; `state` follows this side's own pause() only.
+      case 'pause': ses.remotePause = true; return;
       case 'continue':
         ses.remotePause = false;
-        if (this.state === 'paused' && !this.#localPause) this.state = 'sending';
         this.#poke();
         return;
       case 'nack': this.#onNack(ses, m.ranges); return;
@@ -463,6 +471,7 @@ export class OutgoingTransfer extends TransferBase {
         if (!ses.doneSent) {
           ses.doneSent = true;
           ses.hub._control({ t: 'done', id: this.id, sha256: await this.#hash });
+          continue; // a nack may have come while the hash was awaited
         }
         await this.#sleep();
         continue;
@@ -473,8 +482,13 @@ export class OutgoingTransfer extends TransferBase {
       const payload = this.#enc === 'none' ? plain : sealChunk(s, ses.key, this.#id, index, index === n - 1, plain);
       const frame = encodeFrame(this.#id, index, payload);
       if (hooks?.corruptChunk?.(this.id, index) === true) frame[frame.length - 1] ^= 0x01;
-      await ses.hub._sendFrame(frame, this.#lanes);
-      if (this.#session !== ses) return;
+      const go = () => this.#session === ses && !this.done && !this.#localPause && !ses.remotePause;
+      if (!await ses.hub._sendFrame(frame, this.#lanes, go)) {
+        // Paused (or ended) before the frame went: it goes first later.
+        if (resent) ses.resend.unshift(index);
+        else ses.next = Math.min(ses.next, index);
+        continue;
+      }
       this.stats.chunksSent += 1;
       this.stats.bytesSent += frame.length;
       if (resent) this.stats.chunksResent += 1;
@@ -561,6 +575,12 @@ export class IncomingTransfer extends TransferBase {
   #chain = Promise.resolve();
   #bytes = 0;
   #localPause = false;
+  /** Bytes of frames arrived and not yet handled. */
+  #queuedBytes = 0;
+  /** Too many of them: the sender is asked to pause. */
+  #pressure = false;
+  /** What the sender was last told (pause or continue). */
+  #toldPause = false;
   /** @type {ReturnType<typeof setTimeout> | undefined} */ #missingTimer;
 
   /**
@@ -584,14 +604,29 @@ export class IncomingTransfer extends TransferBase {
     if (this.done || this.#localPause) return;
     this.#localPause = true;
     if (this.state === 'receiving') this.state = 'paused';
-    this.#session?.hub._control({ t: 'pause', id: this.id });
+    this.#updateFlow();
   }
 
   resume() {
     if (this.done || !this.#localPause) return;
     this.#localPause = false;
     if (this.state === 'paused') this.state = 'receiving';
-    this.#session?.hub._control({ t: 'continue', id: this.id });
+    this.#updateFlow();
+  }
+
+  /**
+   * Tells the sender to pause while this side's user paused or frames pile
+   * up here faster than they are written (a data channel has no receive
+   * backpressure of its own), and to go on when neither holds.
+   */
+  #updateFlow() {
+    const queued = this.#queuedBytes;
+    if (queued >= RX_HIGH) this.#pressure = true;
+    else if (queued <= RX_LOW) this.#pressure = false;
+    const want = this.#localPause || this.#pressure;
+    if (want === this.#toldPause || !this.#session) return;
+    this.#toldPause = want;
+    this.#session.hub._control({ t: want ? 'pause' : 'continue', id: this.id });
   }
 
   /**
@@ -608,6 +643,15 @@ export class IncomingTransfer extends TransferBase {
   }
 
   // ------------------------------------------------------- for the hub --
+
+  /**
+   * How the file is written: 'worker' (OPFS, in place through a sync access
+   * handle in a worker), 'writable' (a chosen file handle), or '' before
+   * storage is open.
+   */
+  get storage() {
+    return this.#store?.kind ?? '';
+  }
 
   /** The manifest of an offer, hex. @param {any} offer */
   static manifestHex(offer) {
@@ -683,7 +727,8 @@ export class IncomingTransfer extends TransferBase {
     this.stats.resumedChunks = this.#got.count;
     this.state = this.#localPause ? 'paused' : 'receiving';
     hub._control({ t: 'accept', id: this.id, pk: toB64u(keys.publicKey), have: this.#got.ranges() });
-    if (this.#localPause) hub._control({ t: 'pause', id: this.id });
+    this.#toldPause = false; // a new session starts unpaused
+    this.#updateFlow();
     this._progress(this.#bytes, true);
   }
 
@@ -694,8 +739,17 @@ export class IncomingTransfer extends TransferBase {
    */
   _onFrame(hub, frame) {
     // Frames are handled in order of arrival; this closure keeps the
-    // message until its turn.
-    this.#chain = this.#chain.then(() => this.#handleFrame(hub, frame)).catch((e) => {
+    // message until its turn (stats.framesQueued counts them).
+    this.stats.framesQueued += 1;
+    this.stats.maxFramesQueued = Math.max(this.stats.maxFramesQueued, this.stats.framesQueued);
+    this.#queuedBytes += frame.byteLength;
+    if (!this.#pressure && this.#queuedBytes >= RX_HIGH) this.#updateFlow();
+    this.#chain = this.#chain.then(() => {
+      this.stats.framesQueued -= 1;
+      this.#queuedBytes -= frame.byteLength;
+      if (this.#pressure && this.#queuedBytes <= RX_LOW) this.#updateFlow();
+      return this.#handleFrame(hub, frame);
+    }).catch((e) => {
       const err = fileError(FileErrorCode.STORAGE, `writing ${this.name} failed: ${e?.message ?? e}`);
       hub._control({ t: 'error', id: this.id, code: err.code, message: err.message });
       this.#end(err, false);
@@ -1034,29 +1088,31 @@ export class FileHub {
 
   /**
    * Sends a frame on the emptiest of `lanes` lanes once there is room
-   * (docs/file-transfer.md, "Flow control"). Resolves when it is handed to
-   * the browser, or at once when the connection is gone.
+   * (docs/file-transfer.md, "Flow control"), unless `go()` turns false
+   * first (a pause) or the connection is gone.
    * @param {Uint8Array} frame
    * @param {number} lanes
+   * @param {() => boolean} go
+   * @returns {Promise<boolean>} whether the frame was handed to the browser
    */
-  async _sendFrame(frame, lanes) {
+  async _sendFrame(frame, lanes, go) {
     while (this.#lanes.length < Math.min(lanes, MAX_LANES) && !this.#closed) this.#openLane();
     for (;;) {
-      if (this.#closed) return;
+      if (this.#closed || !go()) return false;
       const open = this.#lanes.slice(0, lanes).filter((l) => l.readyState === 'open');
       const total = this.#lanes.reduce((n, l) => n + (l.readyState === 'open' ? l.bufferedAmount : 0), 0);
       const lane = open.sort((a, b) => a.bufferedAmount - b.bufferedAmount)[0];
       if (lane && lane.bufferedAmount < LANE_HIGH && total < TOTAL_HIGH) {
         try {
           lane.send(frame);
-          return;
+          return true;
         } catch {
           // closing under us: the states are looked at again below
         }
       }
       if (this.#lanes.every((l) => l.readyState === 'closed' || l.readyState === 'closing')) {
         this.close();
-        return;
+        return false;
       }
       await new Promise((resolve) => {
         this.#waiting.push(resolve);
