@@ -44,10 +44,13 @@
 //
 // Usage: W2_DAEMON=build/webrtc2d node bench/file_transfer.mjs [--shaped]
 //   [--only-shaped] [--mb 64] [--channels 1,2,4,8] [--sizes 64,256] [--pcs 2,4,8]
-//   [--file-mib 256] [--lanes 1,4] [--max-seconds 60] [--rate 100] [--rtt 40]
+//   [--file-mib 256] [--lanes 1,4] [--enc none,ChaCha20-Poly1305] [--no-beside]
+//   [--max-seconds 60] [--rate 100] [--rtt 40]
 //   [--iperf-seconds 10] [--timeout 1800] [--json out.json]
-//   (`make bench-files` runs it with --shaped.) The 4 GiB memory goal:
-//   --file-mib 4096 --lanes 4 (about 9 minutes at 8 MB/s).
+//   (`make bench-files` runs it with --shaped.) A transfer may take
+//   --max-seconds per 256 MiB of file, a raw run --max-seconds in all. The
+//   4 GiB memory goal: --file-mib 4096 --lanes 4 --enc ChaCha20-Poly1305
+//   (about 9 minutes at 8 MB/s, twice that with the raw run beside it).
 //
 // Every wait is bounded; the whole run is bounded by --timeout; browsers,
 // daemon, relays and namespaces are cleaned up on any exit.
@@ -79,6 +82,8 @@ const OPT = {
   sizes: list(argValue('--sizes', '64,256')),
   fileMiB: Number(argValue('--file-mib', '256')),
   lanes: list(argValue('--lanes', '1,4')),
+  encryptions: argValue('--enc', 'none,ChaCha20-Poly1305').split(',').filter(Boolean),
+  beside: !process.argv.includes('--no-beside'),
   maxSeconds: Number(argValue('--max-seconds', '60')),
   rate: Number(argValue('--rate', '100')),
   rtt: Number(argValue('--rtt', '40')),
@@ -86,7 +91,7 @@ const OPT = {
   timeout: Number(argValue('--timeout', '1800')),
   json: argValue('--json', null),
 };
-const ENCRYPTIONS = ['none', 'ChaCha20-Poly1305'];
+
 
 const log = (...a) => console.error('[bench-files]', ...a);
 
@@ -253,18 +258,30 @@ async function memoryProbe(browser, page) {
   return {
     pid,
     renderers: renderers.length,
-    /** Starts sampling; stop() resolves {heapBaseMiB, heapPeakGrowthMiB, rssBaseMiB, rssPeakGrowthMiB}. */
-    async start() {
+    /**
+     * Starts sampling; stop() resolves {heapBaseMiB, heapPeakGrowthMiB,
+     * rssBaseMiB, rssPeakGrowthMiB, rssEndGrowthMiB, samples}. `progress`
+     * (optional, async) is recorded with every sample: [s, heap MiB, rss MiB,
+     * progress] growth over the baseline.
+     */
+    async start(progress = null) {
       await cdp.send('HeapProfiler.collectGarbage').catch(() => {});
       const base = { heap: await heap(), rss: pid ? rssOf(pid) : 0 };
       const peak = { ...base };
+      const samples = [];
+      const t0 = Date.now();
+      let last = { ...base };
       let running = true;
       const loop = (async () => {
         while (running) {
           try {
-            peak.heap = Math.max(peak.heap, await heap());
+            last = { heap: await heap(), rss: pid ? rssOf(pid) : 0 };
           } catch { break; }
-          if (pid) peak.rss = Math.max(peak.rss, rssOf(pid));
+          peak.heap = Math.max(peak.heap, last.heap);
+          peak.rss = Math.max(peak.rss, last.rss);
+          const p = progress ? await progress().catch(() => null) : null;
+          samples.push([(Date.now() - t0) / 1000, +((last.heap - base.heap) / MiB).toFixed(2),
+            +((last.rss - base.rss) / MiB).toFixed(2), p]);
           await sleep(250);
         }
       })();
@@ -276,6 +293,8 @@ async function memoryProbe(browser, page) {
           heapPeakGrowthMiB: (peak.heap - base.heap) / MiB,
           rssBaseMiB: base.rss / MiB,
           rssPeakGrowthMiB: (peak.rss - base.rss) / MiB,
+          rssEndGrowthMiB: (last.rss - base.rss) / MiB,
+          samples,
         };
       };
     },
@@ -307,7 +326,7 @@ async function rawRun(pa, pb, mem, pcs, perPc, msgKiB, total = Math.round(OPT.mb
 async function fileRun(pa, pb, mem, encryption, lanes) {
   const size = Math.round(OPT.fileMiB * MiB);
   const index = await pb.evaluate(() => window.rxFiles.length);
-  const stop = await mem.start();
+  const stop = await mem.start(() => pb.evaluate((i) => window.rxFiles[i]?.bytes ?? 0, index));
   const t0 = await pa.evaluate(({ size: s, encryption: enc, lanes: l }) => {
     window.txRec = { err: null, done: 0 };
     const file = window.bench.makeFile(s);
@@ -414,21 +433,23 @@ async function measure(where, browsers, origin, counters = null) {
   // connections do not.
   for (const pcs of OPT.pcs) await raw(pcs, 1, OPT.sizes[0]);
   if (hasSendFile) {
-    for (const encryption of ENCRYPTIONS) {
+    for (const encryption of OPT.encryptions) {
       for (const lanes of OPT.lanes) {
         // The raw figure it is held against is taken right before it, with
         // the same bytes and as many channels as lanes, so that both see the
         // same background load.
-        const beside = await losses(() => rawRun(pa, pb, mem, 1, lanes, 64, Math.round(OPT.fileMiB * MiB)));
-        log(`${where}: raw beside it, 1 pc x ${lanes} ch x 64 KiB: ${beside.MBps.toFixed(2)} MB/s`);
-        rows.push({ where, ...beside, beside: true });
+        const beside = OPT.beside ? await losses(() => rawRun(pa, pb, mem, 1, lanes, 64, Math.round(OPT.fileMiB * MiB))) : null;
+        if (beside) {
+          log(`${where}: raw beside it, 1 pc x ${lanes} ch x 64 KiB: ${beside.MBps.toFixed(2)} MB/s`);
+          rows.push({ where, ...beside, beside: true });
+        }
         let r;
         try {
           r = await losses(() => fileRun(pa, pb, mem, encryption, lanes));
         } catch (e) {
           r = { kind: 'file', encryption, lanes, bytes: 0, complete: false, seconds: 0, MBps: 0, error: e.message, memory: null };
         }
-        r.besideMBps = beside.MBps;
+        r.besideMBps = beside?.MBps;
         log(`${where}: file ${encryption} lanes ${lanes}: ${r.MBps.toFixed(2)} MB/s${r.error ? ` (${r.error})` : ''}`);
         rows.push({ where, ...r });
       }
@@ -499,7 +520,7 @@ const f1 = (x) => (x === undefined || x === null || Number.isNaN(x) ? '-' : x.to
 
 function table(result) {
   const lines = [];
-  const mem = (m) => (m ? `${f1(m.heapPeakGrowthMiB)} / ${f1(m.rssPeakGrowthMiB)}` : '-');
+  const mem = (m) => (m ? `${f1(m.heapPeakGrowthMiB)} / ${f1(m.rssPeakGrowthMiB)} (end ${f1(m.rssEndGrowthMiB)})` : '-');
   for (const part of result.parts) {
     const rows = part.rows;
     const best = Math.max(...rows.filter((r) => r.kind === 'raw' && !r.beside).map((r) => r.MBps));
@@ -509,7 +530,7 @@ function table(result) {
       `min RTT ${f1(part.iperf3.before.minRttMs)} ms` : ''}`);
     lines.push('');
     const shaped = Boolean(goodput);
-    lines.push(`| measure | MB moved | MB/s | ÷ best raw${shaped ? ' | ÷ iperf3' : ''} | receiver peak growth, JS heap / renderer RSS, MiB |` +
+    lines.push(`| measure | MB moved | MB/s | ÷ best raw${shaped ? ' | ÷ iperf3' : ''} | receiver peak growth, JS heap / renderer RSS (RSS at the end), MiB |` +
       `${shaped ? ' UDP datagrams dropped by the receiving socket (buffer full) |' : ''}`);
     lines.push(`| --- | ---: | ---: | ---: |${shaped ? ' ---: |' : ''} ---: |${shaped ? ' ---: |' : ''}`);
     const drops = (l) => (l?.b ? `${l.b.udpRcvbufErrors} of ${l.b.udpIn} (${f1((100 * l.b.udpRcvbufErrors) / l.b.udpIn)} %)` : '-');
