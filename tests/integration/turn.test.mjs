@@ -769,6 +769,20 @@ describe('roles', () => {
 
 // ------------------------------------------------------------ port in use --
 
+/**
+ * Starts a daemon with the TURN `ports` of its config file in `dir`, which
+ * must refuse to start: asserts it exits non-zero; returns its handle.
+ */
+async function startExpectingFailure(dir, ports) {
+  const cfg = path.join(dir, 'webrtc2d.yaml');
+  fs.writeFileSync(cfg, renderConfig({ dir, port: await freePort(), turn: true, extra: turnYaml(turnSection(ports)) }));
+  const h = spawnDaemon(['--config', cfg]);
+  const r = await Promise.race([h.exited, sleep(WAIT_MS).then(() => null)]);
+  assert.ok(r, `still running after ${WAIT_MS} ms; log:\n${h.out}`);
+  assert.notEqual(r.code, 0, h.out);
+  return h;
+}
+
 describe('a TURN port already in use', () => {
   for (const [what, occupy] of [
     ['UDP', async (port) => {
@@ -788,12 +802,7 @@ describe('a TURN port already in use', () => {
       const ports = { turn: await freeBothPort(), tls: await freePort() };
       const release = await occupy(ports.turn);
       cleanups.push(release);
-      const cfg = path.join(dir, 'webrtc2d.yaml');
-      fs.writeFileSync(cfg, renderConfig({ dir, port: await freePort(), turn: true, extra: turnYaml(turnSection(ports)) }));
-      const h = spawnDaemon(['--config', cfg]);
-      const r = await Promise.race([h.exited, sleep(WAIT_MS).then(() => null)]);
-      assert.ok(r, `still running after ${WAIT_MS} ms; log:\n${h.out}`);
-      assert.notEqual(r.code, 0, h.out);
+      const h = await startExpectingFailure(dir, ports);
       assert.ok(h.out.includes(`${LOCAL}:${ports.turn}`), `the message names ${LOCAL}:${ports.turn}:\n${h.out}`);
       assert.match(h.out, /in use/i);
     });
@@ -805,12 +814,7 @@ describe('a TURN port already in use', () => {
     const srv = net.createServer();
     await new Promise((res, rej) => { srv.once('error', rej); srv.listen(ports.tls, LOCAL, res); });
     cleanups.push(() => srv.close());
-    const cfg = path.join(dir, 'webrtc2d.yaml');
-    fs.writeFileSync(cfg, renderConfig({ dir, port: await freePort(), turn: true, extra: turnYaml(turnSection(ports)) }));
-    const h = spawnDaemon(['--config', cfg]);
-    const r = await Promise.race([h.exited, sleep(WAIT_MS).then(() => null)]);
-    assert.ok(r, `still running after ${WAIT_MS} ms; log:\n${h.out}`);
-    assert.notEqual(r.code, 0, h.out);
+    const h = await startExpectingFailure(dir, ports);
     assert.ok(h.out.includes(`${LOCAL}:${ports.tls}`), `the message names ${LOCAL}:${ports.tls}:\n${h.out}`);
   });
 });
