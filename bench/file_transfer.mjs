@@ -54,13 +54,14 @@
 //
 // Every wait is bounded; the whole run is bounded by --timeout; browsers,
 // daemon, relays and namespaces are cleaned up on any exit.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, chromiumArgs, launchBrowser } from '../tests/e2e/browser.mjs';
+import { CHROMIUM, chromiumArgs } from '../tests/e2e/browser.mjs';
 import { DOMAIN, mintToken, sleep, startDaemon, uniqueUser } from '../tests/integration/lib.mjs';
 import { createShapedLink, shapedLinkAvailable } from './netlink.mjs';
 
@@ -90,7 +91,18 @@ const OPT = {
   iperfSeconds: Number(argValue('--iperf-seconds', '10')),
   timeout: Number(argValue('--timeout', '1800')),
   json: argValue('--json', null),
+  // 'disk': a random file written here and picked through a file input, as
+  // a user sends one; 'blob': one random 1 MiB Blob repeated in the page.
+  source: argValue('--source', 'disk'),
+  // Chromium's incognito-like contexts (browser.newContext()) keep OPFS in
+  // the browser process's memory; a user's profile keeps it on disk.
+  incognito: process.argv.includes('--incognito'),
 };
+if (!['disk', 'blob'].includes(OPT.source)) throw new Error('--source is disk or blob');
+
+/** This run's scratch directory (profiles, the source file); removed on exit. */
+const SCRATCH = fs.mkdtempSync(path.join(os.tmpdir(), 'w2-bench-files-'));
+process.on('exit', () => fs.rmSync(SCRATCH, { recursive: true, force: true }));
 
 
 const log = (...a) => console.error('[bench-files]', ...a);
@@ -231,42 +243,52 @@ function installReceiver() {
 
 // ------------------------------------------------------------ node side --
 
-/** Peak memory growth of the receiving page: JS heap (CDP) and renderer RSS (/proc). */
-async function memoryProbe(browser, page) {
+/** VmRSS of `pid` in bytes (0 once it is gone). */
+function rssOf(pid) {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+  } catch { return 0; }
+}
+
+/**
+ * What a measurement costs the two Chromiums. Memory: the receiving page's
+ * peak growth over its baseline, V8's JS heap (CDP) and the summed VmRSS of
+ * the receiving Chromium's renderer processes (the page and its workers;
+ * pids from CDP SystemInfo.getProcessInfo, looked up again at every start)
+ * and of all its processes (browser, network service, storage, renderers).
+ * CPU: seconds each side's processes used, by process type (the cpuTime
+ * of SystemInfo.getProcessInfo, before and after).
+ * @param {{browser: import('playwright-core').Browser}[]} sides sender, receiver
+ * @param {import('playwright-core').Page} page the receiving page
+ */
+async function costProbe(sides, page) {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Performance.enable');
-  let renderers = [];
-  try {
-    const b = await browser.newBrowserCDPSession();
-    const info = await b.send('SystemInfo.getProcessInfo');
-    renderers = info.processInfo.filter((p) => p.type === 'renderer').map((p) => p.id);
-    await b.detach();
-  } catch (e) {
-    log(`SystemInfo.getProcessInfo failed (${e.message}); renderer RSS not measured`);
-  }
-  const rssOf = (pid) => {
-    try {
-      return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
-    } catch { return 0; }
-  };
-  // The page's renderer is the largest one (a spare renderer may idle beside it).
-  const pid = renderers.sort((x, y) => rssOf(y) - rssOf(x))[0] ?? null;
+  const sessions = await Promise.all(sides.map((s) => s.browser.newBrowserCDPSession()));
+  /** @returns {Promise<{id: number, type: string, cpuTime: number}[][]>} */
+  const processes = () => Promise.all(sessions.map(async (b) => (await b.send('SystemInfo.getProcessInfo')).processInfo));
   const heap = async () => {
     const m = await cdp.send('Performance.getMetrics');
     return m.metrics.find((x) => x.name === 'JSHeapUsedSize')?.value ?? 0;
   };
+  const cpuByType = (list) => list.reduce((o, p) => ({ ...o, [p.type]: (o[p.type] ?? 0) + p.cpuTime }), {});
   return {
-    pid,
-    renderers: renderers.length,
+    renderers: async () => (await processes())[1].filter((p) => p.type === 'renderer').length,
     /**
-     * Starts sampling; stop() resolves {heapBaseMiB, heapPeakGrowthMiB,
-     * rssBaseMiB, rssPeakGrowthMiB, rssEndGrowthMiB, samples}. `progress`
-     * (optional, async) is recorded with every sample: [s, heap MiB, rss MiB,
-     * progress] growth over the baseline.
+     * Starts sampling every 250 ms; stop() resolves {heapBaseMiB,
+     * heapPeakGrowthMiB, rssBaseMiB, rssPeakGrowthMiB, rssEndGrowthMiB,
+     * allRssPeakGrowthMiB, cpu: [sender, receiver] seconds by type, samples:
+     * [s, heap, renderers' RSS, all RSS growth in MiB, progress]}.
+     * `progress` (optional, async) is recorded with every sample.
      */
     async start(progress = null) {
       await cdp.send('HeapProfiler.collectGarbage').catch(() => {});
-      const base = { heap: await heap(), rss: pid ? rssOf(pid) : 0 };
+      const before = await processes();
+      const rx = before[1];
+      const rss = (list) => list.reduce((n, p) => n + rssOf(p.id), 0);
+      const renderers = rx.filter((p) => p.type === 'renderer');
+      const sample = async () => ({ heap: await heap(), rss: rss(renderers), all: rss(rx) });
+      const base = await sample();
       const peak = { ...base };
       const samples = [];
       const t0 = Date.now();
@@ -275,25 +297,32 @@ async function memoryProbe(browser, page) {
       const loop = (async () => {
         while (running) {
           try {
-            last = { heap: await heap(), rss: pid ? rssOf(pid) : 0 };
+            last = await sample();
           } catch { break; }
-          peak.heap = Math.max(peak.heap, last.heap);
-          peak.rss = Math.max(peak.rss, last.rss);
+          for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], last[k]);
           const p = progress ? await progress().catch(() => null) : null;
-          samples.push([(Date.now() - t0) / 1000, +((last.heap - base.heap) / MiB).toFixed(2),
-            +((last.rss - base.rss) / MiB).toFixed(2), p]);
+          const g = (k) => +((last[k] - base[k]) / MiB).toFixed(2);
+          samples.push([(Date.now() - t0) / 1000, g('heap'), g('rss'), g('all'), p]);
           await sleep(250);
         }
       })();
       return async () => {
         running = false;
         await loop;
+        const after = await processes().catch(() => null);
+        const cpu = after ? after.map((list, i) => {
+          const a = cpuByType(list);
+          const b = cpuByType(before[i]);
+          return Object.fromEntries(Object.keys(a).map((k) => [k, +(a[k] - (b[k] ?? 0)).toFixed(2)]));
+        }) : null;
         return {
           heapBaseMiB: base.heap / MiB,
           heapPeakGrowthMiB: (peak.heap - base.heap) / MiB,
           rssBaseMiB: base.rss / MiB,
           rssPeakGrowthMiB: (peak.rss - base.rss) / MiB,
           rssEndGrowthMiB: (last.rss - base.rss) / MiB,
+          allRssPeakGrowthMiB: (peak.all - base.all) / MiB,
+          cpu,
           samples,
         };
       };
@@ -322,14 +351,40 @@ async function rawRun(pa, pb, mem, pcs, perPc, msgKiB, total = Math.round(OPT.mb
   };
 }
 
+/** The --source disk file of `size` random bytes (written once per run, 1 MiB at a time). */
+function sourceFile(size) {
+  const file = path.join(SCRATCH, `source-${size}.bin`);
+  if (!fs.existsSync(file)) {
+    const fd = fs.openSync(file, 'w');
+    const block = Buffer.alloc(MiB);
+    for (let left = size; left > 0; left -= MiB) {
+      crypto.randomFillSync(block);
+      fs.writeSync(fd, block, 0, Math.min(MiB, left));
+    }
+    fs.closeSync(fd);
+  }
+  return file;
+}
+
 /** One SDK transfer, sender page -> receiver page. */
 async function fileRun(pa, pb, mem, encryption, lanes) {
   const size = Math.round(OPT.fileMiB * MiB);
   const index = await pb.evaluate(() => window.rxFiles.length);
   const stop = await mem.start(() => pb.evaluate((i) => window.rxFiles[i]?.bytes ?? 0, index));
+  if (OPT.source === 'disk') {
+    await pa.evaluate(() => {
+      if (document.getElementById('bench-pick')) return;
+      const input = document.createElement('input');
+      input.type = 'file';
+      input.id = 'bench-pick';
+      document.body.append(input);
+    });
+    await pa.locator('#bench-pick').setInputFiles(sourceFile(size));
+  }
   const t0 = await pa.evaluate(({ size: s, encryption: enc, lanes: l }) => {
     window.txRec = { err: null, done: 0 };
-    const file = window.bench.makeFile(s);
+    const picked = document.getElementById('bench-pick');
+    const file = picked ? picked.files[0] : window.bench.makeFile(s);
     const start = Date.now();
     try {
       const t = window.conn.sendFile({ file, encryption: enc, lanes: l });
@@ -374,12 +429,28 @@ async function fileRun(pa, pb, mem, encryption, lanes) {
   };
 }
 
+/**
+ * A Chromium for one side: a persistent context on a fresh profile (OPFS on
+ * disk, as for a user), or with --incognito an incognito-like one.
+ * `executablePath` runs it elsewhere (the shaped link's namespaces).
+ * @returns {Promise<{browser: import('playwright-core').Browser, context: import('playwright-core').BrowserContext}>}
+ */
+async function launchSide(args, executablePath = CHROMIUM) {
+  if (OPT.incognito) {
+    const browser = await chromium.launch({ executablePath, headless: true, args });
+    return { browser, context: await browser.newContext() };
+  }
+  const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(SCRATCH, 'profile-')),
+    { executablePath, headless: true, args });
+  return { browser: /** @type {any} */ (context.browser()), context };
+}
+
 /** Two pages, each in its own Chromium, signed in, with a data-only call from a to b. */
-async function setUpPair(browsers, origin) {
+async function setUpPair(sides, origin) {
   const users = [uniqueUser('files-a'), uniqueUser('files-b')];
   const pages = [];
-  for (const b of browsers) {
-    const page = await (await b.newContext()).newPage();
+  for (const { context } of sides) {
+    const page = context.pages()[0] ?? await context.newPage();
     await page.goto(`${origin}/`);
     await page.evaluate(pageLib);
     pages.push(page);
@@ -404,11 +475,24 @@ async function setUpPair(browsers, origin) {
   return { pa, pb, hasSendFile };
 }
 
-/** All measurements between the two pages of `browsers` (sender, receiver). */
-async function measure(where, browsers, origin, counters = null) {
-  const { pa, pb, hasSendFile } = await setUpPair(browsers, origin);
-  const mem = await memoryProbe(browsers[1], pb);
-  log(`${where}: pages up; receiver renderer pid ${mem.pid} (${mem.renderers} renderer(s)); sendFile ${hasSendFile ? 'present' : 'absent'}`);
+/** CPU ms per MB moved on each side (by process type) and the receiver's memory growth, for the log. */
+function costLine(r) {
+  const m = r.memory;
+  if (!m?.cpu || !r.bytes) return 'cost not measured';
+  const side = (c) => {
+    const per = (x) => (1000 * x) / (r.bytes / MB);
+    const total = Object.values(c).reduce((a, b) => a + b, 0);
+    return `${per(total).toFixed(0)} (${Object.entries(c).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${per(v).toFixed(0)}`).join(', ')})`;
+  };
+  return `CPU ms/MB sender ${side(m.cpu[0])}, receiver ${side(m.cpu[1])}; receiver growth: heap ${m.heapPeakGrowthMiB.toFixed(1)}, `
+    + `renderers' RSS ${m.rssPeakGrowthMiB.toFixed(1)}, all RSS ${m.allRssPeakGrowthMiB.toFixed(1)} MiB`;
+}
+
+/** All measurements between the pages of the two `sides` (sender, receiver). */
+async function measure(where, sides, origin, counters = null) {
+  const { pa, pb, hasSendFile } = await setUpPair(sides, origin);
+  const mem = await costProbe(sides, pb);
+  log(`${where}: pages up; the receiver has ${await mem.renderers()} renderer(s); sendFile ${hasSendFile ? 'present' : 'absent'}`);
   const rows = [];
   // Across the shaped link: what was lost on the way during each measurement.
   const losses = async (fn) => {
@@ -423,7 +507,7 @@ async function measure(where, browsers, origin, counters = null) {
   };
   const raw = async (pcs, perPc, msgKiB) => {
     const r = await losses(() => rawRun(pa, pb, mem, pcs, perPc, msgKiB));
-    log(`${where}: raw ${pcs} pc x ${perPc} ch x ${msgKiB} KiB: ${r.MBps.toFixed(2)} MB/s${r.losses ? ` losses ${JSON.stringify(r.losses)}` : ''}`);
+    log(`${where}: raw ${pcs} pc x ${perPc} ch x ${msgKiB} KiB: ${r.MBps.toFixed(2)} MB/s; ${costLine(r)}${r.losses ? ` losses ${JSON.stringify(r.losses)}` : ''}`);
     rows.push({ where, ...r });
   };
   for (const msgKiB of OPT.sizes) {
@@ -440,7 +524,7 @@ async function measure(where, browsers, origin, counters = null) {
         // same background load.
         const beside = OPT.beside ? await losses(() => rawRun(pa, pb, mem, 1, lanes, 64, Math.round(OPT.fileMiB * MiB))) : null;
         if (beside) {
-          log(`${where}: raw beside it, 1 pc x ${lanes} ch x 64 KiB: ${beside.MBps.toFixed(2)} MB/s`);
+          log(`${where}: raw beside it, 1 pc x ${lanes} ch x 64 KiB: ${beside.MBps.toFixed(2)} MB/s; ${costLine(beside)}`);
           rows.push({ where, ...beside, beside: true });
         }
         let r;
@@ -450,7 +534,7 @@ async function measure(where, browsers, origin, counters = null) {
           r = { kind: 'file', encryption, lanes, bytes: 0, complete: false, seconds: 0, MBps: 0, error: e.message, memory: null };
         }
         r.besideMBps = beside?.MBps;
-        log(`${where}: file ${encryption} lanes ${lanes}: ${r.MBps.toFixed(2)} MB/s${r.error ? ` (${r.error})` : ''}`);
+        log(`${where}: file ${encryption} lanes ${lanes}: ${r.MBps.toFixed(2)} MB/s${r.error ? ` (${r.error})` : ''}; ${costLine(r)}`);
         rows.push({ where, ...r });
       }
     }
@@ -481,7 +565,7 @@ async function shapedRun(daemonPort, result) {
   const why = shapedLinkAvailable();
   if (why) throw new Error(`--shaped: ${why}`);
   const link = await createShapedLink({ rateMbit: OPT.rate, rttMs: OPT.rtt });
-  const browsers = [];
+  const sides = [];
   let relay;
   try {
     const sock = path.join(link.dir, 'signal.sock');
@@ -498,16 +582,14 @@ async function shapedRun(daemonPort, result) {
     const iperfBefore = await link.iperf3(OPT.iperfSeconds);
     log(`iperf3: ${iperfBefore.mbitPerS.toFixed(1)} Mbit/s, min RTT ${iperfBefore.minRttMs} ms`);
     const args = chromiumArgs().filter((a) => a !== '--allow-loopback-in-peer-connection');
-    for (const side of [link.a, link.b]) {
-      browsers.push(await chromium.launch({ executablePath: link.chromiumWrapper(side, CHROMIUM), headless: true, args }));
-    }
-    result.chromium ??= browsers[0].version();
-    const out = await measure('shaped', browsers, `http://127.0.0.1:${daemonPort}`, link.counters);
+    for (const side of [link.a, link.b]) sides.push(await launchSide(args, link.chromiumWrapper(side, CHROMIUM)));
+    result.chromium ??= sides[0].browser.version();
+    const out = await measure('shaped', sides, `http://127.0.0.1:${daemonPort}`, link.counters);
     const iperfAfter = await link.iperf3(Math.min(5, OPT.iperfSeconds));
     log(`iperf3 after: ${iperfAfter.mbitPerS.toFixed(1)} Mbit/s`);
     return { ...out, iperf3: { before: iperfBefore, after: iperfAfter }, link: { rateMbit: OPT.rate, rttMs: OPT.rtt } };
   } finally {
-    for (const b of browsers) await b.close().catch(() => {});
+    for (const s of sides) await s.context.close().catch(() => {});
     relay?.close();
     link.destroy();
   }
@@ -565,12 +647,12 @@ async function main() {
   const result = { options: OPT, parts: [], loadavg: { start: os.loadavg() } };
   try {
     if (OPT.loopback) {
-      const browsers = [await launchBrowser(), await launchBrowser()];
+      const sides = [await launchSide(chromiumArgs()), await launchSide(chromiumArgs())];
       try {
-        result.chromium = browsers[0].version();
-        result.parts.push({ where: 'loopback', ...(await measure('loopback', browsers, `http://127.0.0.1:${d.port}`)) });
+        result.chromium = sides[0].browser.version();
+        result.parts.push({ where: 'loopback', ...(await measure('loopback', sides, `http://127.0.0.1:${d.port}`)) });
       } finally {
-        for (const b of browsers) await b.close().catch(() => {});
+        for (const s of sides) await s.context.close().catch(() => {});
       }
     }
     if (OPT.shaped) result.parts.push({ where: 'shaped', ...(await shapedRun(d.port, result)) });

@@ -4,13 +4,14 @@
 // negative), round trips, and the C implementation (w2_filecrypt) opening
 // what JS sealed and the other way round.
 import assert from 'node:assert/strict';
+import nodeCrypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  loadSodium, makeKeyPair, openChunk, sealChunk, sessionKey, Sha256, transcript,
+  ChunkBox, loadSodium, makeKeyPair, openChunk, sealChunk, sessionKey, Sha256, transcript,
 } from '../../web/sdk/files-crypto.js';
 import {
   ChunkSet, checkFrame, chunkAd, chunkCount, chunkLength, chunkNonce, encodeFrame, encodeManifest,
@@ -177,6 +178,45 @@ describe('round trips', () => {
     assert.deepEqual(set.ranges(), [[0, 2], [5, 6], [9, 10]]);
     assert.deepEqual(set.missing(), [[2, 5], [6, 9]]);
     assert.equal(set.count, 4);
+  });
+});
+
+describe('ChunkBox: framing, sealing, opening and hashing inside libsodium\'s heap', () => {
+  test('its frames equal encodeFrame(sealChunk()), it opens what sealChunk sealed, it hashes as sha256sum does', () => {
+    const key = s.randombytes_buf(32);
+    const id = s.randombytes_buf(16);
+    const cs = 65536;
+    const tx = new ChunkBox(s, cs);
+    const rx = new ChunkBox(s, cs);
+    tx.setKey(key);
+    rx.setKey(key);
+    const whole = nodeCrypto.createHash('sha256');
+    for (const [index, len, last] of [[0, cs, false], [1, cs, false], [7, 1000, true], [2 ** 40, 1, false]]) {
+      const plain = nodeCrypto.randomBytes(len);
+      whole.update(plain);
+      tx.fill(id, index, plain);
+      tx.hashPayload(len);
+      tx.seal(id, index, last, len);
+      const frame = tx.frame(len + 16);
+      assert.deepEqual(Buffer.from(frame), Buffer.from(encodeFrame(id, index, sealChunk(s, key, id, index, last, plain))), `chunk ${index}`);
+      const sealed = frame.slice(26);
+      assert.ok(rx.open(id, index, last, sealed), `chunk ${index} opens`);
+      assert.deepEqual(Buffer.from(rx.payload(len)), plain);
+      rx.hashBytes(plain);
+      assert.equal(rx.open(id, index, !last, sealed), false, 'not with the other last bit');
+      assert.equal(rx.open(id, index + 1, last, sealed), false, 'not at another index');
+      const bad = Uint8Array.from(sealed);
+      bad[bad.length - 1] ^= 1;
+      assert.equal(rx.open(id, index, last, bad), false, 'not with a flipped bit');
+      assert.deepEqual(openChunk(s, key, id, index, last, sealed), new Uint8Array(plain));
+    }
+    const want = whole.digest('hex');
+    assert.equal(tx.hashDigest(), want);
+    assert.equal(rx.hashDigest(), want);
+    assert.equal(tx.hashDigest(), nodeCrypto.createHash('sha256').digest('hex'), 'a digest starts the hash again');
+    assert.equal(rx.open(id, 0, false, new Uint8Array(cs + 17)), false, 'longer than a chunk and its tag');
+    tx.free();
+    rx.free();
   });
 });
 

@@ -5,7 +5,7 @@
 // pay for it) does the primitives; every function here is pure and takes the
 // loaded library, so Node tests call them exactly as the page does.
 
-import { chunkAd, chunkNonce } from './files-frame.js';
+import { FRAME_HEADER, TAG_BYTES, chunkAd, chunkNonce } from './files-frame.js';
 
 /** @typedef {any} Sodium the ready libsodium-wrappers object */
 
@@ -108,6 +108,156 @@ export function openChunk(s, key, id, index, last, sealed) {
     return s.crypto_aead_chacha20poly1305_ietf_decrypt(null, sealed, chunkAd(id, index, last), chunkNonce(index), key);
   } catch {
     return null;
+  }
+}
+
+/** crypto_hash_sha256_statebytes(), rounded up. */
+const SHA_STATE = 128;
+/** 32-byte key, 12-byte nonce, 25-byte AD, each 16-byte aligned. */
+const KEY_AT = 0;
+const NONCE_AT = 32;
+const AD_AT = 48;
+const SHA_AT = 80;
+const FRAME_AT = SHA_AT + SHA_STATE;
+
+/**
+ * One frame's worth of libsodium's own heap, with a key, a nonce, an AD
+ * and a SHA-256 state beside it, so that the per-chunk work (framing,
+ * sealing or opening in place, hashing) allocates nothing: the wrappers'
+ * functions copy every argument in and every result out of the heap, which
+ * on a data channel's 64 KiB chunks costs as much as the cipher itself.
+ * Views from here are valid until the next call on the box (the heap can
+ * move when libsodium allocates); send() and write() copy them at once.
+ * One box per direction and transfer; free() gives the region back.
+ */
+export class ChunkBox {
+  /** @type {any} the Emscripten module */ #r;
+  #base = 0;
+  /** @type {number} the largest payload (chunk plus tag) */ #max;
+
+  /**
+   * @param {Sodium} s
+   * @param {number} maxChunk the transfer's chunk size
+   */
+  constructor(s, maxChunk) {
+    this.#r = s.libsodium;
+    this.#max = maxChunk + TAG_BYTES;
+    this.#base = this.#r._malloc(FRAME_AT + FRAME_HEADER + this.#max);
+    if (!this.#base) throw new Error('file transfer: libsodium is out of memory');
+    this.hashReset();
+  }
+
+  /** @param {number} at @param {number} len */
+  #view(at, len) {
+    return new Uint8Array(this.#r.HEAPU8.buffer, this.#base + at, len);
+  }
+
+  /** @param {Uint8Array} key 32 bytes (a session's) */
+  setKey(key) {
+    this.#view(KEY_AT, 32).set(key);
+  }
+
+  /**
+   * The frame region: FRAME_HEADER bytes of header, then the payload.
+   * @param {number} payloadLen
+   */
+  frame(payloadLen) {
+    return this.#view(FRAME_AT, FRAME_HEADER + payloadLen);
+  }
+
+  /** @param {number} len bytes of payload */
+  payload(len) {
+    return this.#view(FRAME_AT + FRAME_HEADER, len);
+  }
+
+  /**
+   * Writes a frame's header and `plain` as its payload.
+   * @param {Uint8Array} id
+   * @param {number} index
+   * @param {Uint8Array} plain at most the chunk size
+   */
+  fill(id, index, plain) {
+    const f = this.frame(plain.length);
+    f[0] = 1;
+    f[1] = 1;
+    f.set(id, 2);
+    const dv = new DataView(f.buffer, f.byteOffset, FRAME_HEADER);
+    dv.setUint32(18, Math.floor(index / 2 ** 32));
+    dv.setUint32(22, index >>> 0);
+    f.set(plain, FRAME_HEADER);
+  }
+
+  /** @param {Uint8Array} id @param {number} index @param {boolean} last */
+  #nonceAndAd(id, index, last) {
+    this.#view(NONCE_AT, 12).set(chunkNonce(index));
+    this.#view(AD_AT, 25).set(chunkAd(id, index, last));
+  }
+
+  /**
+   * Seals the `len` plaintext bytes of the payload in place; the tag
+   * follows them, so the frame is FRAME_HEADER + len + TAG_BYTES long.
+   * @param {Uint8Array} id @param {number} index @param {boolean} last @param {number} len
+   */
+  seal(id, index, last, len) {
+    this.#nonceAndAd(id, index, last);
+    const b = this.#base;
+    const p = b + FRAME_AT + FRAME_HEADER;
+    if (this.#r._crypto_aead_chacha20poly1305_ietf_encrypt(p, 0, p, len, 0, b + AD_AT, 25, 0, 0, b + NONCE_AT, b + KEY_AT) !== 0) {
+      throw new Error('file transfer: sealing a chunk failed');
+    }
+  }
+
+  /**
+   * Copies a sealed payload in and opens it in place: true when it
+   * verified (then payload(len - TAG_BYTES) is the plaintext).
+   * @param {Uint8Array} id @param {number} index @param {boolean} last @param {Uint8Array} sealed
+   */
+  open(id, index, last, sealed) {
+    if (sealed.length < TAG_BYTES || sealed.length > this.#max) return false;
+    this.payload(sealed.length).set(sealed);
+    this.#nonceAndAd(id, index, last);
+    const b = this.#base;
+    const p = b + FRAME_AT + FRAME_HEADER;
+    return this.#r._crypto_aead_chacha20poly1305_ietf_decrypt(p, 0, 0, p, sealed.length, 0, b + AD_AT, 25, 0, b + NONCE_AT, b + KEY_AT) === 0;
+  }
+
+  /** Adds the first `len` payload bytes to the running SHA-256. */
+  hashPayload(len) {
+    const b = this.#base;
+    this.#r._crypto_hash_sha256_update(b + SHA_AT, b + FRAME_AT + FRAME_HEADER, len, 0);
+  }
+
+  /**
+   * Adds `bytes` to the running SHA-256, through the payload region (which
+   * it overwrites).
+   * @param {Uint8Array} bytes
+   */
+  hashBytes(bytes) {
+    for (let o = 0; o < bytes.length; o += this.#max) {
+      const part = bytes.subarray(o, Math.min(bytes.length, o + this.#max));
+      this.payload(part.length).set(part);
+      this.hashPayload(part.length);
+    }
+  }
+
+  /** @returns {string} the running SHA-256 in hex; the hash starts again */
+  hashDigest() {
+    const b = this.#base;
+    // The digest goes where the nonce and AD were (48 bytes from NONCE_AT).
+    this.#r._crypto_hash_sha256_final(b + SHA_AT, b + NONCE_AT);
+    let hex = '';
+    for (const x of this.#view(NONCE_AT, 32)) hex += x.toString(16).padStart(2, '0');
+    this.hashReset();
+    return hex;
+  }
+
+  hashReset() {
+    this.#r._crypto_hash_sha256_init(this.#base + SHA_AT);
+  }
+
+  free() {
+    if (this.#base) this.#r._free(this.#base);
+    this.#base = 0;
   }
 }
 

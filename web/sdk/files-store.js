@@ -142,19 +142,35 @@ class WorkerSink {
   cheapCommit = true;
   /** @type {Worker} */ #worker;
   #seq = 0;
-  /** @type {Map<number, {resolve: () => void, reject: (e: Error) => void}>} */ #waiting = new Map();
+  /** @type {Map<number, {resolve: (v: any) => void, reject: (e: Error) => void}>} */ #waiting = new Map();
   /** The first failure of a write nobody waited for; every later call throws it. @type {Error | null} */
   #failed = null;
+  /**
+   * Each chunk's fate, in the order they were handed over: stored and
+   * hashed (ok), refused by its tag (!ok), or a storage failure (error).
+   * @type {(index: number, ok: boolean, error?: string) => void}
+   */
+  onVerdict = () => {};
 
   /** @param {Worker} worker */
   constructor(worker) {
     this.#worker = worker;
     worker.onmessage = (e) => {
-      const w = this.#waiting.get(e.data.seq);
-      this.#waiting.delete(e.data.seq);
-      if (!e.data.ok) this.#failed ??= new Error(e.data.message);
-      if (e.data.ok) w?.resolve();
-      else w?.reject(new Error(e.data.message));
+      const m = e.data;
+      if (m.op === 'verdict') {
+        if (m.error) this.#failed ??= new Error(m.error);
+        this.onVerdict(m.index, m.ok, m.error);
+        return;
+      }
+      if (m.op === 'failed') {
+        this.#failed ??= new Error(m.message);
+        return;
+      }
+      const w = this.#waiting.get(m.seq);
+      this.#waiting.delete(m.seq);
+      if (!m.ok) this.#failed ??= new Error(m.message);
+      if (m.ok) w?.resolve(m);
+      else w?.reject(new Error(m.message));
     };
     worker.onerror = (e) => {
       this.#failed ??= new Error(e.message || 'the storage worker failed');
@@ -166,15 +182,15 @@ class WorkerSink {
   /**
    * @param {string[]} dirs folder names from the OPFS root
    * @param {string} name
-   * @param {number} size
+   * @param {{size: number, chunkSize: number, held: [number, number][]}} part
    * @param {boolean} fresh a new part (its length is set; a resumed one keeps its bytes)
    * @returns {Promise<WorkerSink>}
    */
-  static async open(dirs, name, size, fresh) {
+  static async open(dirs, name, part, fresh) {
     const worker = new Worker(new URL('./files-worker.js', import.meta.url), { type: 'module', name: 'webrtc2-files' });
     const sink = new WorkerSink(worker);
     try {
-      await sink.#call({ op: 'open', dirs, name, size, fresh });
+      await sink.#call({ op: 'open', dirs, name, size: part.size, chunkSize: part.chunkSize, held: part.held, fresh });
     } catch (e) {
       worker.terminate();
       throw e;
@@ -182,25 +198,45 @@ class WorkerSink {
     return sink;
   }
 
-  /** @param {Record<string, unknown>} msg @param {Transferable[]} [transfer] */
-  #call(msg, transfer = []) {
+  /** @param {Record<string, unknown>} msg @returns {Promise<any>} */
+  #call(msg) {
     const seq = ++this.#seq;
     return new Promise((resolve, reject) => {
       this.#waiting.set(seq, { resolve, reject });
-      this.#worker.postMessage({ ...msg, seq }, transfer);
+      this.#worker.postMessage({ ...msg, seq });
     });
   }
 
   /**
-   * Hands a chunk to the worker without waiting for it: the worker takes
-   * requests in order, so the next flush answers for every write before it
-   * (and a failed write fails every later call).
-   * @param {number} offset
-   * @param {Uint8Array} bytes
+   * The key (null: encryption 'none') of the chunks handed over from now on.
+   * @param {Uint8Array} id the transfer's id
+   * @param {Uint8Array | null} key
    */
-  async write(offset, bytes) {
+  setKey(id, key) {
+    this.#worker.postMessage({ op: 'key', id, key });
+  }
+
+  /**
+   * Hands a received frame over (its buffer moves to the worker): the
+   * worker opens, writes and hashes it and answers through onVerdict.
+   * @param {number} index
+   * @param {boolean} last
+   * @param {ArrayBuffer} frame
+   */
+  chunk(index, last, frame) {
     if (this.#failed) throw this.#failed;
-    this.#worker.postMessage({ op: 'write', offset, bytes, seq: ++this.#seq });
+    this.#worker.postMessage({ op: 'chunk', index, last, frame }, [frame]);
+  }
+
+  /** @returns {Promise<string>} the SHA-256 of the whole file as stored */
+  async digest() {
+    if (this.#failed) throw this.#failed;
+    return (await this.#call({ op: 'digest' })).hash;
+  }
+
+  /** A chunk's bytes written by the page (not used: chunks go through chunk()). */
+  async write() {
+    throw new Error('the worker sink takes whole frames');
   }
 
   async commit() {
@@ -328,7 +364,8 @@ export class PartStore {
       v: 1, ...info, fileName, ranges: resume?.ranges ?? [], updated: Date.now(), complete: false,
     };
     const store = new PartStore(dir, file, state);
-    store.#sink = await openSink(chosen ? null : [ROOT, info.id], file, fileName, info.size, !resume);
+    store.#sink = await openSink(chosen ? null : [ROOT, info.id], file, fileName,
+      { size: info.size, chunkSize: info.chunkSize, held: state.ranges }, !resume);
     store.kind = store.#sink.cheapCommit ? 'worker' : 'writable';
     store.#lastCommit = performance.now();
     await store.#saveState();
@@ -354,15 +391,14 @@ export class PartStore {
   }
 
   /**
-   * Writes a verified chunk at `offset`. `ranges()` is what becomes
-   * state.json at the next commit, so the caller marks the chunk verified
-   * only after this resolves.
+   * Writes a verified chunk at `offset` (a 'writable' store). `ranges()` is
+   * what becomes state.json at the next commit, so the caller marks the
+   * chunk verified only after this resolves.
    * @param {number} offset
    * @param {Uint8Array} bytes
    * @param {() => [number, number][]} ranges the verified ranges after this write
    */
   write(offset, bytes, ranges) {
-    if (this.#sink?.cheapCommit) return this.#writeDetached(offset, bytes, ranges);
     return this.#enqueue(async () => {
       if (!this.#sink) throw new Error('the file is closed');
       await this.#sink.write(offset, bytes);
@@ -370,33 +406,61 @@ export class PartStore {
       // A commit of a writable copies the whole file: past COMMIT_BYTES,
       // one every eighth of the file at most, so the copies add up to a
       // few times the file, not its square.
-      const batch = this.#sink.cheapCommit ? COMMIT_BYTES : Math.max(COMMIT_BYTES, this.#state.size / 8);
+      const batch = Math.max(COMMIT_BYTES, this.#state.size / 8);
       if (this.#sinceCommit >= batch && performance.now() - this.#lastCommit >= COMMIT_MS) {
         await this.#commit(ranges);
       }
     });
   }
 
+  /** The worker's sink ('worker' stores only). */
+  get #worker() {
+    const sink = this.#sink;
+    if (!(sink instanceof WorkerSink)) throw new Error(this.#sink ? 'not a worker store' : 'the file is closed');
+    return sink;
+  }
+
   /**
-   * The worker's writes do not wait for each other or for commits: a
-   * write is posted (the worker keeps the order), and a due commit runs
-   * beside later writes, with the ranges of the writes posted before its
-   * flush. So a slow commit (state.json on a busy disk) does not hold the
-   * frames back.
-   * @param {number} offset
-   * @param {Uint8Array} bytes
+   * ('worker' stores) Where each handed-over chunk ends: see WorkerSink.
+   * @param {(index: number, ok: boolean, error?: string) => void} fn
+   */
+  set onVerdict(fn) {
+    this.#worker.onVerdict = fn;
+  }
+
+  /** ('worker' stores) @param {Uint8Array} id @param {Uint8Array | null} key */
+  setKey(id, key) {
+    this.#worker.setKey(id, key);
+  }
+
+  /**
+   * ('worker' stores) Hands a frame over; its verdict comes to onVerdict.
+   * @param {number} index @param {boolean} last @param {ArrayBuffer} frame
+   */
+  chunk(index, last, frame) {
+    if (this.#failed) throw this.#failed;
+    this.#worker.chunk(index, last, frame);
+  }
+
+  /**
+   * ('worker' stores) A chunk of `len` bytes was stored: a due commit runs
+   * beside the chunks that follow (the worker keeps the order, so its
+   * flush covers every chunk verdicted before), with the ranges as they
+   * are now. So a slow commit (state.json on a busy disk) holds nothing back.
+   * @param {number} len
    * @param {() => [number, number][]} ranges
    */
-  async #writeDetached(offset, bytes, ranges) {
-    if (this.#failed) throw this.#failed;
-    const sink = this.#sink;
-    if (!sink) throw new Error('the file is closed');
-    await sink.write(offset, bytes);
-    this.#sinceCommit += bytes.length;
+  stored(len, ranges) {
+    this.#sinceCommit += len;
     if (this.#committing || this.#sinceCommit < COMMIT_BYTES || performance.now() - this.#lastCommit < COMMIT_MS) return;
     this.#sinceCommit = 0;
     this.#committing = this.#enqueue(() => this.#commit(ranges)).catch((e) => { this.#failed ??= e; })
       .finally(() => { this.#committing = null; });
+  }
+
+  /** ('worker' stores) @returns {Promise<string>} the stored file's SHA-256, hashed as it arrived */
+  digest() {
+    return this.#worker.digest();
   }
 
   /**
@@ -467,17 +531,17 @@ export class PartStore {
  * @param {string[] | null} dirs
  * @param {FileSystemFileHandle} file
  * @param {string} name
- * @param {number} size
+ * @param {{size: number, chunkSize: number, held: [number, number][]}} part
  * @param {boolean} fresh
  * @returns {Promise<Sink>}
  */
-async function openSink(dirs, file, name, size, fresh) {
+async function openSink(dirs, file, name, part, fresh) {
   if (dirs && typeof Worker !== 'undefined') {
     try {
-      return await WorkerSink.open(dirs, name, size, fresh);
+      return await WorkerSink.open(dirs, name, part, fresh);
     } catch {
       // e.g. no FileSystemSyncAccessHandle here: the slower path below
     }
   }
-  return WritableSink.open(file, size, fresh);
+  return WritableSink.open(file, part.size, fresh);
 }

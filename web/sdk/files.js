@@ -16,11 +16,12 @@
 
 import { SdkErrorCode, WebRTC2Error } from './errors.js';
 import {
-  CONTROL_LABEL, DATA_LABEL, DEFAULT_CHUNK, MAX_CHUNK, MAX_LANES, MIN_CHUNK, ChunkSet, checkFrame,
-  chunkCount, chunkLength, encodeFrame, encodeManifest, fromB64u, fromHex, parseControl, parseFrame,
+  CONTROL_LABEL, DATA_LABEL, DEFAULT_CHUNK, FRAME_HEADER, MAX_CHUNK, MAX_LANES, MIN_CHUNK, TAG_BYTES, ChunkSet,
+  checkFrame,
+  chunkCount, chunkLength, encodeManifest, fromB64u, fromHex, parseControl, parseFrame,
   toB64u, toHex, validPath,
 } from './files-frame.js';
-import { hashBlob, loadSodium, makeKeyPair, openChunk, sealChunk, sessionKey } from './files-crypto.js';
+import { ChunkBox, hashBlob, loadSodium, makeKeyPair, openChunk, sessionKey } from './files-crypto.js';
 import { PartStore, freeBytes, readPartState, removePart, sweepParts } from './files-store.js';
 import { defineHandlers, ReplaySlot } from './handlers.js';
 
@@ -179,7 +180,12 @@ export class OutgoingTransfer extends TransferBase {
   #resumable;
   #mime;
   /** @type {Uint8Array} */ #manifest;
-  /** @type {Promise<string> | null} */ #hash = null;
+  /** Bytes of the file hashed so far, in order (the hash rides along the sending). */
+  #hashPos = 0;
+  /** @type {Promise<string> | null} the whole file's SHA-256 once every byte was hashed */
+  #hash = null;
+  /** @type {ChunkBox | null} this transfer's region of libsodium's heap */
+  #box = null;
   /** @type {{hub: FileHub, keys: {publicKey: Uint8Array, privateKey: Uint8Array}, accepted: boolean,
    *   key: Uint8Array | null, sent: ChunkSet | null, next: number, resend: number[], doneSent: boolean,
    *   remotePause: boolean, sentBytes: number} | null} */
@@ -254,8 +260,6 @@ export class OutgoingTransfer extends TransferBase {
     if (this.done) return;
     this.#session?.hub._forget(this.id);
     const s = await loadSodium();
-    this.#hash ??= hashBlob(s, this.#file);
-    this.#hash.catch(() => {});
     const keys = makeKeyPair(s);
     if (this.done) return;
     this.#session?.hub._forget(this.id);
@@ -391,7 +395,13 @@ export class OutgoingTransfer extends TransferBase {
 
   /** @param {string} hash */
   async #onComplete(hash) {
-    const mine = await this.#hash;
+    if (!this.#hash) {
+      // Only an answer to `done` (and the hash must not run beside the sending).
+      this.#session?.hub._control({ t: 'error', id: this.id, code: 'bad-message', message: 'complete before done' });
+      this.#end(fileError(FileErrorCode.BAD_MESSAGE, `${this.peerId} said complete before the file was sent`));
+      return;
+    }
+    const mine = await this.#wholeHash();
     if (this.done) return;
     if (hash !== mine) {
       this.#session?.hub._control({ t: 'error', id: this.id, code: 'integrity', message: 'the whole-file hash differs' });
@@ -416,6 +426,10 @@ export class OutgoingTransfer extends TransferBase {
     this.#session = null;
     this.#reg._dropOutgoing(this);
     this.#poke();
+    if (this.done) {
+      this.#box?.free();
+      this.#box = null;
+    }
   }
 
   #poke() {
@@ -448,6 +462,32 @@ export class OutgoingTransfer extends TransferBase {
   }
 
   /**
+   * Hashes the file from where the hash stands up to byte `end` (bytes that
+   * were not sent in order: the receiver had them, or they come last).
+   * @param {number} end
+   */
+  async #hashTo(end) {
+    while (this.#hashPos < end && !this.done) {
+      const to = Math.min(end, this.#hashPos + READ_BLOCK);
+      const bytes = new Uint8Array(await this.#file.slice(this.#hashPos, to).arrayBuffer());
+      if (this.done) return;
+      /** @type {ChunkBox} */ (this.#box).hashBytes(bytes);
+      this.#hashPos = to;
+    }
+  }
+
+  /** @returns {Promise<string>} the whole file's SHA-256, hex */
+  #wholeHash() {
+    this.#hash ??= (async () => {
+      this.#box ??= new ChunkBox(await loadSodium(), this.#chunkSize);
+      await this.#hashTo(this.size);
+      if (this.#hashPos !== this.size) throw fileError(FileErrorCode.CANCELLED, 'the transfer ended before the file was hashed');
+      return this.#box.hashDigest();
+    })();
+    return this.#hash;
+  }
+
+  /**
    * Sends every chunk the receiver lacks, then `done`, then what it nacks,
    * until the session ends. One chunk is read ahead at most.
    * @param {any} ses
@@ -455,6 +495,8 @@ export class OutgoingTransfer extends TransferBase {
   async #run(ses) {
     const s = await loadSodium();
     const n = chunkCount(this.size, this.#chunkSize);
+    this.#box ??= new ChunkBox(s, this.#chunkSize);
+    if (ses.key.length) this.#box.setKey(ses.key);
     const hooks = /** @type {any} */ (globalThis).__webrtc2TestHooks;
     while (this.#session === ses && !this.done) {
       if (this.#localPause || ses.remotePause) {
@@ -470,7 +512,7 @@ export class OutgoingTransfer extends TransferBase {
       if (index === undefined) {
         if (!ses.doneSent) {
           ses.doneSent = true;
-          ses.hub._control({ t: 'done', id: this.id, sha256: await this.#hash });
+          ses.hub._control({ t: 'done', id: this.id, sha256: await this.#wholeHash() });
           continue; // a nack may have come while the hash was awaited
         }
         await this.#sleep();
@@ -478,10 +520,23 @@ export class OutgoingTransfer extends TransferBase {
       }
       const off = index * this.#chunkSize;
       const len = chunkLength(this.size, this.#chunkSize, index);
+      if (off > this.#hashPos) await this.#hashTo(off); // chunks the receiver had: hashed, not sent
       const plain = await this.#read(off, len);
-      const payload = this.#enc === 'none' ? plain : sealChunk(s, ses.key, this.#id, index, index === n - 1, plain);
-      const frame = encodeFrame(this.#id, index, payload);
-      if (hooks?.corruptChunk?.(this.id, index) === true) frame[frame.length - 1] ^= 0x01;
+      if (this.#session !== ses || this.done) break;
+      // Framed (and sealed) in place in libsodium's heap: nothing allocated per chunk.
+      const box = /** @type {ChunkBox} */ (this.#box);
+      box.fill(this.#id, index, plain);
+      if (off === this.#hashPos) {
+        box.hashPayload(len);
+        this.#hashPos += len;
+      }
+      if (ses.key.length) box.seal(this.#id, index, index === n - 1, len);
+      const payloadLen = len + (ses.key.length ? TAG_BYTES : 0);
+      const frame = () => {
+        const f = box.frame(payloadLen);
+        if (hooks?.corruptChunk?.(this.id, index) === true) f[f.length - 1] ^= 0x01;
+        return f;
+      };
       const go = () => this.#session === ses && !this.done && !this.#localPause && !ses.remotePause;
       if (!await ses.hub._sendFrame(frame, this.#lanes, go)) {
         // Paused (or ended) before the frame went: it goes first later.
@@ -490,7 +545,7 @@ export class OutgoingTransfer extends TransferBase {
         continue;
       }
       this.stats.chunksSent += 1;
-      this.stats.bytesSent += frame.length;
+      this.stats.bytesSent += FRAME_HEADER + payloadLen;
       if (resent) this.stats.chunksResent += 1;
       if (!ses.sent.has(index)) {
         ses.sent.add(index);
@@ -575,8 +630,10 @@ export class IncomingTransfer extends TransferBase {
   #chain = Promise.resolve();
   #bytes = 0;
   #localPause = false;
-  /** Bytes of frames arrived and not yet handled. */
+  /** Bytes of frames arrived and not yet handled (stored or dropped). */
   #queuedBytes = 0;
+  /** @type {Set<number>} chunks handed to the storage worker, not yet verdicted */
+  #inflight = new Set();
   /** Too many of them: the sender is asked to pause. */
   #pressure = false;
   /** What the sender was last told (pause or continue). */
@@ -683,6 +740,7 @@ export class IncomingTransfer extends TransferBase {
         size: offer.size, chunkSize: offer.chunkSize,
       }, handle);
       this.#store = store;
+      if (store.kind === 'worker') store.onVerdict = (index, ok, error) => this.#onVerdict(index, ok, error);
       this.#got.addRanges(ranges);
       this.#bytes = this.#heldBytes();
     } catch (e) {
@@ -721,6 +779,7 @@ export class IncomingTransfer extends TransferBase {
       }
     }
     this.#session = { hub, key };
+    if (this.#store?.kind === 'worker') this.#store.setKey(this.#id, key);
     this.#doneHash = null;
     this.stats.sessions += 1;
     hub._adoptIncoming(this);
@@ -742,13 +801,17 @@ export class IncomingTransfer extends TransferBase {
     // message until its turn (stats.framesQueued counts them).
     this.stats.framesQueued += 1;
     this.stats.maxFramesQueued = Math.max(this.stats.maxFramesQueued, this.stats.framesQueued);
-    this.#queuedBytes += frame.byteLength;
+    const n = frame.byteLength;
+    this.#queuedBytes += n;
     if (!this.#pressure && this.#queuedBytes >= RX_HIGH) this.#updateFlow();
-    this.#chain = this.#chain.then(() => {
+    this.#chain = this.#chain.then(async () => {
       this.stats.framesQueued -= 1;
-      this.#queuedBytes -= frame.byteLength;
-      if (this.#pressure && this.#queuedBytes <= RX_LOW) this.#updateFlow();
-      return this.#handleFrame(hub, frame);
+      let handedOver = false;
+      try {
+        handedOver = await this.#handleFrame(hub, frame);
+      } finally {
+        if (!handedOver) this.#release(n);
+      }
     }).catch((e) => {
       const err = fileError(FileErrorCode.STORAGE, `writing ${this.name} failed: ${e?.message ?? e}`);
       hub._control({ t: 'error', id: this.id, code: err.code, message: err.message });
@@ -792,6 +855,42 @@ export class IncomingTransfer extends TransferBase {
 
   // ------------------------------------------------------------ internal --
 
+  /** `n` bytes of frames are handled (stored, or dropped): the backlog shrinks. @param {number} n */
+  #release(n) {
+    this.#queuedBytes -= n;
+    if (this.#pressure && this.#queuedBytes <= RX_LOW) this.#updateFlow();
+  }
+
+  /**
+   * The storage worker's word on chunk `index` (handed over by #handleFrame).
+   * @param {number} index
+   * @param {boolean} ok it opened, and is written and hashed
+   * @param {string} [error] the write failed
+   */
+  #onVerdict(index, ok, error) {
+    this.#inflight.delete(index);
+    const len = chunkLength(this.size, this.#offer.chunkSize, index);
+    this.#release(FRAME_HEADER + len + (this.#offer.enc === 'none' ? 0 : TAG_BYTES));
+    if (this.done) return;
+    const ses = this.#session;
+    if (error) {
+      const err = fileError(FileErrorCode.STORAGE, `writing ${this.name} failed: ${error}`);
+      ses?.hub._control({ t: 'error', id: this.id, code: err.code, message: err.message });
+      this.#end(err, false);
+      return;
+    }
+    if (!ok) {
+      if (ses) this.#onBadChunk(ses.hub, index);
+      return;
+    }
+    if (this.#got.has(index)) return;
+    this.#got.add(index);
+    this.#bytes += len;
+    /** @type {PartStore} */ (this.#store).stored(len, () => this.#got.ranges());
+    this._progress(this.#bytes);
+    if (ses && this.#got.full) this.#chain = this.#chain.then(() => this.#maybeFinish(ses));
+  }
+
   #heldBytes() {
     let b = 0;
     for (const [a, e] of this.#got.ranges()) {
@@ -803,39 +902,49 @@ export class IncomingTransfer extends TransferBase {
   /**
    * @param {FileHub} hub
    * @param {ArrayBuffer} frame
+   * @returns {Promise<boolean>} whether the frame went to the storage worker
+   *   (its bytes are released at the worker's verdict, not now)
    */
   async #handleFrame(hub, frame) {
     const ses = this.#session;
-    if (!ses || ses.hub !== hub || this.done) return;
+    if (!ses || ses.hub !== hub || this.done) return false;
     this.stats.chunksReceived += 1;
     const cs = this.#offer.chunkSize;
     const f = checkFrame(frame, { idHex: this.id, size: this.size, chunkSize: cs, enc: this.#offer.enc });
     if (!f.ok) {
       hub._control({ t: 'error', id: this.id, code: 'bad-message', message: `a bad frame: ${f.why}` });
       this.#end(fileError(FileErrorCode.BAD_MESSAGE, `${this.peerId} sent a malformed frame (${f.why})`), false);
-      return;
+      return false;
     }
     const { index, payload } = f;
-    const len = chunkLength(this.size, cs, index);
-    if (this.#got.has(index)) return; // sent again while in flight: held already
+    // Sent again while in flight: held already, or on its way to storage.
+    if (this.#got.has(index) || this.#inflight.has(index)) return false;
     if (this.#missingTimer !== undefined) this.#armMissing();
+    const store = /** @type {PartStore} */ (this.#store);
+    if (store.kind === 'worker') {
+      // The worker opens, writes and hashes it: see #onVerdict.
+      this.#inflight.add(index);
+      store.chunk(index, f.last, frame);
+      return true;
+    }
+    const len = chunkLength(this.size, cs, index);
     let plain = payload;
     if (ses.key) {
-      const s = await loadSodium();
-      const opened = openChunk(s, ses.key, this.#id, index, f.last, payload);
+      const opened = openChunk(await loadSodium(), ses.key, this.#id, index, f.last, payload);
       if (!opened) {
         this.#onBadChunk(hub, index);
-        return;
+        return false;
       }
       plain = opened;
     }
-    await /** @type {PartStore} */ (this.#store).write(index * cs, plain, () => this.#got.ranges());
+    await store.write(index * cs, plain, () => this.#got.ranges());
     // Verified and written: held, even if the session dropped meanwhile.
-    if (this.done) return;
+    if (this.done) return false;
     this.#got.add(index);
     this.#bytes += len;
     this._progress(this.#bytes);
     await this.#maybeFinish(ses);
+    return false;
   }
 
   /** @param {FileHub} hub @param {number} index */
@@ -869,8 +978,10 @@ export class IncomingTransfer extends TransferBase {
     this.#missingTimer = undefined;
     this.state = 'verifying';
     const store = /** @type {PartStore} */ (this.#store);
+    // The worker hashed the chunks as they were stored; a chosen file is read back.
+    const hashed = store.kind === 'worker' ? await store.digest() : null;
     const file = await store.finish(() => this.#got.ranges());
-    const hash = await hashBlob(await loadSodium(), file);
+    const hash = hashed ?? await hashBlob(await loadSodium(), file);
     const expected = this.#doneHash;
     if (hash !== expected || (this.#offer.sha256 && hash !== this.#offer.sha256)) {
       ses.hub._control({ t: 'error', id: this.id, code: 'integrity', message: 'the stored file\'s hash differs from the sender\'s' });
@@ -1090,7 +1201,8 @@ export class FileHub {
    * Sends a frame on the emptiest of `lanes` lanes once there is room
    * (docs/file-transfer.md, "Flow control"), unless `go()` turns false
    * first (a pause) or the connection is gone.
-   * @param {Uint8Array} frame
+   * @param {() => Uint8Array} frame the frame's bytes, asked for when it goes
+   *   (send() copies them: the caller's buffer is free again at once)
    * @param {number} lanes
    * @param {() => boolean} go
    * @returns {Promise<boolean>} whether the frame was handed to the browser
@@ -1104,7 +1216,7 @@ export class FileHub {
       const lane = open.sort((a, b) => a.bufferedAmount - b.bufferedAmount)[0];
       if (lane && lane.bufferedAmount < LANE_HIGH && total < TOTAL_HIGH) {
         try {
-          lane.send(frame);
+          lane.send(frame());
           return true;
         } catch {
           // closing under us: the states are looked at again below
