@@ -13,20 +13,22 @@
 //         association, separate connections do not.
 //   files the SDK's connection.sendFile() over the pages' data-only call
 //         (client.connect), when the SDK has it: encryption 'none' and
-//         'ChaCha20-Poly1305', lanes 1 and 4, a --file-mib MiB file made in
-//         the sender page from one 1 MiB random Blob repeated (a Blob of
-//         Blobs refers to the part, so the file is never in memory whole),
-//         stored by the receiver in OPFS (deleted after each transfer).
-//         Each transfer is preceded by a raw run "beside it" (the same bytes,
-//         as many channels as lanes, 64 KiB messages), so that the goal's
+//         'ChaCha20-Poly1305', lanes 1 and 4, a --file-mib MiB random file
+//         written by this script and picked in the sender page through a
+//         file input (as a user sends one), stored by the receiver in OPFS
+//         on its profile's disk (deleted after each transfer). Each
+//         transfer is preceded by a raw run "beside it" (the same bytes, as
+//         many channels as lanes, 64 KiB messages), so that the goal's
 //         ratio compares two runs that saw the same background load. The
 //         time runs until the receiver's onComplete, so it includes the
-//         receiver's read-back SHA-256 of the stored file.
-//   mem   for every measurement, the receiving page's peak growth over its
+//         receiver's final hash check.
+//   cost  for every measurement, the receiving page's peak growth over its
 //         baseline (taken after a forced GC): V8's JSHeapUsedSize (CDP
-//         Performance.getMetrics) and the VmRSS of the receiving Chromium's
-//         renderer (pid from CDP SystemInfo.getProcessInfo, RSS from /proc),
-//         sampled every 250 ms.
+//         Performance.getMetrics) and the summed VmRSS of the receiving
+//         Chromium's renderers, and of all its processes (pids from CDP
+//         SystemInfo.getProcessInfo, RSS from /proc), sampled every 250 ms;
+//         and the CPU time of both Chromiums' processes (cpuTime of the
+//         same call, before and after).
 //
 // Throughput is bytes / (receiver's last byte - sender's start), both from
 // Date.now() on this machine; MB = 10^6 bytes, MiB = 2^20.
@@ -45,12 +47,21 @@
 // Usage: W2_DAEMON=build/webrtc2d node bench/file_transfer.mjs [--shaped]
 //   [--only-shaped] [--mb 64] [--channels 1,2,4,8] [--sizes 64,256] [--pcs 2,4,8]
 //   [--file-mib 256] [--lanes 1,4] [--enc none,ChaCha20-Poly1305] [--no-beside]
-//   [--max-seconds 60] [--rate 100] [--rtt 40]
+//   [--max-seconds 60] [--rate 100] [--rtt 40] [--video] [--source disk|blob] [--incognito]
 //   [--iperf-seconds 10] [--timeout 1800] [--json out.json]
 //   (`make bench-files` runs it with --shaped.) A transfer may take
 //   --max-seconds per 256 MiB of file, a raw run --max-seconds in all. The
 //   4 GiB memory goal: --file-mib 4096 --lanes 4 --enc ChaCha20-Poly1305
 //   (about 9 minutes at 8 MB/s, twice that with the raw run beside it).
+//
+// --video repeats the raw rows with a recvonly video m-line in every
+// connection (Chromium sizes the UDP receive buffer for video then); across
+// the shaped link every raw row records the receiving namespace's UDP
+// receive buffers (ss) while the data flows. --source blob sends a Blob of
+// one random 1 MiB Blob repeated instead of a file picked from disk;
+// --incognito uses incognito-like contexts (OPFS in memory) instead of
+// fresh persistent profiles. Every row logs the CPU time both Chromiums
+// spent per MB moved, by process type.
 //
 // Every wait is bounded; the whole run is bounded by --timeout; browsers,
 // daemon, relays and namespaces are cleaned up on any exit.
@@ -97,6 +108,8 @@ const OPT = {
   // Chromium's incognito-like contexts (browser.newContext()) keep OPFS in
   // the browser process's memory; a user's profile keeps it on disk.
   incognito: process.argv.includes('--incognito'),
+  // Raw rows again with a recvonly video m-line in each connection.
+  video: process.argv.includes('--video'),
 };
 if (!['disk', 'blob'].includes(OPT.source)) throw new Error('--source is disk or blob');
 
@@ -128,12 +141,15 @@ function pageLib() {
      * each; the offerer passes no SDPs, the answerer the offers. Returns the
      * local SDPs.
      */
-    async open(pcs, perPc, offers) {
+    async open(pcs, perPc, offers, video = false) {
       this.close();
       const out = [];
       for (let k = 0; k < pcs; k++) {
         const pc = new RTCPeerConnection({ iceServers: [] });
         this.pcs.push(pc);
+        // A video m-line (no track): Chromium then sizes the connection's
+        // UDP receive buffer for video (256 KiB), not its 64 KiB default.
+        if (video && !offers) pc.addTransceiver('video', { direction: 'recvonly' });
         for (let i = 0; i < perPc; i++) {
           const c = pc.createDataChannel(`raw${i}`, { negotiated: true, id: i, ordered: true });
           c.binaryType = 'arraybuffer';
@@ -331,8 +347,8 @@ async function costProbe(sides, page) {
 }
 
 /** Raw data-channel throughput, sender page -> receiver page: `pcs` connections x `perPc` channels. */
-async function rawRun(pa, pb, mem, pcs, perPc, msgKiB, total = Math.round(OPT.mb * MB)) {
-  const offers = await pa.evaluate(([p, n]) => window.bench.open(p, n), [pcs, perPc]);
+async function rawRun(pa, pb, mem, pcs, perPc, msgKiB, total = Math.round(OPT.mb * MB), video = false, sockets = null) {
+  const offers = await pa.evaluate(([p, n, v]) => window.bench.open(p, n, undefined, v), [pcs, perPc, video]);
   const answers = await pb.evaluate(([p, n, sdps]) => window.bench.open(p, n, sdps), [pcs, perPc, offers]);
   await pa.evaluate((sdps) => window.bench.answer(sdps), answers);
   const open = await Promise.all([pa, pb].map((p) => p.evaluate(() => window.bench.waitOpen(10000))));
@@ -340,13 +356,17 @@ async function rawRun(pa, pb, mem, pcs, perPc, msgKiB, total = Math.round(OPT.mb
   await pb.evaluate((t) => window.bench.receive(t), total);
   const stop = await mem.start();
   const ms = OPT.maxSeconds * 1000;
+  // The receiving side's UDP receive buffers, looked at while the data flows.
+  let rcvbuf = null;
+  const peek = sockets ? sleep(1500).then(() => { rcvbuf = sockets(); }) : null;
   const tx = await pa.evaluate(([t, m, x]) => window.bench.send(t, m, x), [total, msgKiB * 1024, ms]);
+  await peek;
   const rx = await pb.evaluate(([t, x]) => window.bench.rxWait(x), [total, Math.max(2000, tx.t0 + ms - Date.now() + 2000)]);
   const memory = await stop();
   await Promise.all([pa, pb].map((p) => p.evaluate(() => window.bench.close())));
   const secs = ((rx.last || Date.now()) - tx.t0) / 1000;
   return {
-    kind: 'raw', pcs, channels: pcs * perPc, perPc, msgKiB, bytes: rx.bytes, complete: rx.done, seconds: secs,
+    kind: 'raw', pcs, channels: pcs * perPc, perPc, msgKiB, video, rcvbuf, bytes: rx.bytes, complete: rx.done, seconds: secs,
     MBps: rx.bytes / MB / secs, memory,
   };
 }
@@ -489,7 +509,9 @@ function costLine(r) {
 }
 
 /** All measurements between the pages of the two `sides` (sender, receiver). */
-async function measure(where, sides, origin, counters = null) {
+async function measure(where, sides, origin, link = null) {
+  const counters = link?.counters;
+  const sockets = link ? () => link.udpReceiveBuffers(link.b) : null;
   const { pa, pb, hasSendFile } = await setUpPair(sides, origin);
   const mem = await costProbe(sides, pb);
   log(`${where}: pages up; the receiver has ${await mem.renderers()} renderer(s); sendFile ${hasSendFile ? 'present' : 'absent'}`);
@@ -505,9 +527,10 @@ async function measure(where, sides, origin, counters = null) {
     }
     return r;
   };
-  const raw = async (pcs, perPc, msgKiB) => {
-    const r = await losses(() => rawRun(pa, pb, mem, pcs, perPc, msgKiB));
-    log(`${where}: raw ${pcs} pc x ${perPc} ch x ${msgKiB} KiB: ${r.MBps.toFixed(2)} MB/s; ${costLine(r)}${r.losses ? ` losses ${JSON.stringify(r.losses)}` : ''}`);
+  const raw = async (pcs, perPc, msgKiB, video = false) => {
+    const r = await losses(() => rawRun(pa, pb, mem, pcs, perPc, msgKiB, undefined, video, sockets));
+    log(`${where}: raw ${pcs} pc x ${perPc} ch x ${msgKiB} KiB${video ? ' + video m-line' : ''}: ${r.MBps.toFixed(2)} MB/s; ${costLine(r)}`
+      + `${r.rcvbuf ? `; receiver UDP rcvbuf ${r.rcvbuf.slice(0, 4).join(', ')}` : ''}${r.losses ? ` losses ${JSON.stringify(r.losses)}` : ''}`);
     rows.push({ where, ...r });
   };
   for (const msgKiB of OPT.sizes) {
@@ -516,6 +539,7 @@ async function measure(where, sides, origin, counters = null) {
   // Channels share their connection's one SCTP association; separate
   // connections do not.
   for (const pcs of OPT.pcs) await raw(pcs, 1, OPT.sizes[0]);
+  if (OPT.video) for (const pcs of [1, ...OPT.pcs]) await raw(pcs, 1, OPT.sizes[0], true);
   if (hasSendFile) {
     for (const encryption of OPT.encryptions) {
       for (const lanes of OPT.lanes) {
@@ -584,7 +608,7 @@ async function shapedRun(daemonPort, result) {
     const args = chromiumArgs().filter((a) => a !== '--allow-loopback-in-peer-connection');
     for (const side of [link.a, link.b]) sides.push(await launchSide(args, link.chromiumWrapper(side, CHROMIUM)));
     result.chromium ??= sides[0].browser.version();
-    const out = await measure('shaped', sides, `http://127.0.0.1:${daemonPort}`, link.counters);
+    const out = await measure('shaped', sides, `http://127.0.0.1:${daemonPort}`, link);
     const iperfAfter = await link.iperf3(Math.min(5, OPT.iperfSeconds));
     log(`iperf3 after: ${iperfAfter.mbitPerS.toFixed(1)} Mbit/s`);
     return { ...out, iperf3: { before: iperfBefore, after: iperfAfter }, link: { rateMbit: OPT.rate, rttMs: OPT.rtt } };
@@ -618,7 +642,7 @@ function table(result) {
     const drops = (l) => (l?.b ? `${l.b.udpRcvbufErrors} of ${l.b.udpIn} (${f1((100 * l.b.udpRcvbufErrors) / l.b.udpIn)} %)` : '-');
     for (const r of rows) {
       const name = r.kind === 'raw'
-        ? `${r.beside ? '(beside the next) ' : ''}raw: ${r.pcs} connection${r.pcs > 1 ? 's' : ''} x ${r.perPc} channel${r.perPc > 1 ? 's' : ''}, ${r.msgKiB} KiB messages`
+        ? `${r.beside ? '(beside the next) ' : ''}raw: ${r.pcs} connection${r.pcs > 1 ? 's' : ''} x ${r.perPc} channel${r.perPc > 1 ? 's' : ''}, ${r.msgKiB} KiB messages${r.video ? ', each with a video m-line' : ''}`
         : `**sendFile ${r.encryption}, lanes ${r.lanes}**${r.error ? ` (${r.error})` : ''}`;
       let ratio = f2(r.MBps / best);
       if (r.kind === 'file' && r.besideMBps) ratio += ` (**÷ raw beside it: ${f2(r.MBps / r.besideMBps)}**)`;

@@ -196,7 +196,16 @@ export async function createShapedLink({ rateMbit = 100, rttMs = 40 } = {}) {
     return out;
   };
 
-  return { a, b, dir, rateMbit, rttMs, exec, spawnIn, chromiumWrapper, iperf3, counters, destroy };
+  /**
+   * The receive buffers (bytes, as the kernel doubled them: ss's rb) of the
+   * UDP sockets in `side`'s namespace, largest first.
+   */
+  const udpReceiveBuffers = (side) => {
+    const out = run('ip', ['netns', 'exec', side.ns, 'ss', '-uamn'], { allowFail: true }).stdout ?? '';
+    return [...out.matchAll(/\brb(\d+)/g)].map((m) => Number(m[1])).sort((x, y) => y - x);
+  };
+
+  return { a, b, dir, rateMbit, rttMs, exec, spawnIn, chromiumWrapper, iperf3, counters, udpReceiveBuffers, destroy };
 }
 
 function argValue(name, fallback) {

@@ -13,7 +13,7 @@
 //   answered from a cache (tokens, live state).
 // - anything else: the network, untouched.
 
-const VERSION = 'webrtc2-shell-d1458572d84f';
+const VERSION = 'webrtc2-shell-1803f33a2770';
 const CACHE_PREFIX = 'webrtc2-shell-';
 
 /** Every file the app needs to start (tests/e2e/app.test.mjs checks the list is complete). */
@@ -40,7 +40,10 @@ const SHELL = [
   '/sdk/files.js',
   '/sdk/files-crypto.js',
   '/sdk/files-frame.js',
+  '/sdk/files-receive.js',
+  '/sdk/files-send.js',
   '/sdk/files-store.js',
+  '/sdk/files-transfer.js',
   '/sdk/files-worker.js',
   '/sdk/handlers.js',
   '/sdk/media.js',

@@ -195,6 +195,46 @@ describe('file transfer between two Chromium pages', { timeout: 240000 }, () => 
     await closePages(pa, pb);
   });
 
+  test('the receiver pauses: the sender stops sending until it resumes; a file larger than the storage quota is refused with too-large', async () => {
+    const { pa, pb } = await connectedPair();
+    const size = 12 * MB;
+    await send(pa, 'rp.bin', 11, size);
+    await waitFor(pb, () => window.tx['rp.bin']?.last?.bytes > 2e6, 30000);
+    await pb.evaluate(() => window.tr['rp.bin'].pause());
+    assert.equal(await pb.evaluate(() => window.tr['rp.bin'].state), 'paused');
+    // What was in flight lands; then the sender is held.
+    let sent = -1;
+    for (const deadline = Date.now() + 20000; Date.now() < deadline;) {
+      const now = await pa.evaluate(() => window.tr['rp.bin'].stats.chunksSent);
+      if (now === sent) break;
+      sent = now;
+      await sleep(1000);
+    }
+    await sleep(1000);
+    assert.equal(await pa.evaluate(() => window.tr['rp.bin'].stats.chunksSent), sent, 'the sender sends nothing while the receiver is paused');
+    const held = await pb.evaluate(() => window.tx['rp.bin'].last.bytes);
+    assert.ok(held < size, `paused before the end (${held})`);
+    await pb.evaluate(() => window.tr['rp.bin'].resume());
+    const rx = await settled(pb, 'rp.bin', 60000);
+    assert.equal(rx.complete?.hash, prngSha256(11, size), JSON.stringify(rx.error));
+
+    // A Blob of one 1 MiB Blob repeated is as large as needed without
+    // memory: one MiB more than the receiving origin may store.
+    const quota = await pb.evaluate(async () => (await navigator.storage.estimate()).quota);
+    assert.ok(quota > 0, `a quota (${quota})`);
+    await pa.evaluate((parts) => {
+      const part = new Blob([new Uint8Array(1 << 20)]);
+      const file = new File(new Array(parts).fill(part), 'huge.bin');
+      window.track(window.conn.sendFile({ file }), 'huge.bin');
+    }, Math.ceil(quota / 2 ** 20) + 1);
+    await waitFor(pb, () => window.acceptError, 30000);
+    assert.equal(await pb.evaluate(() => window.acceptError.code), 'too-large');
+    const tx = await settled(pa, 'huge.bin', 30000);
+    assert.equal(tx.error?.code, 'too-large', JSON.stringify(tx.error));
+    assert.match(tx.error.message, /does not fit/);
+    await closePages(pa, pb);
+  });
+
   test('a corrupted chunk is caught, nacked and sent again; one that stays corrupt fails with integrity', async () => {
     const { pa, pb } = await connectedPair();
     const size = 4 * MB;
