@@ -47,7 +47,7 @@
 // Usage: W2_DAEMON=build/webrtc2d node bench/file_transfer.mjs [--shaped]
 //   [--only-shaped] [--mb 64] [--channels 1,2,4,8] [--sizes 64,256] [--pcs 2,4,8]
 //   [--file-mib 256] [--lanes 1,4] [--enc none,ChaCha20-Poly1305] [--no-beside]
-//   [--max-seconds 60] [--rate 100] [--rtt 40] [--video] [--source disk|blob] [--incognito]
+//   [--max-seconds 60] [--rate 100] [--rtt 40] [--video] [--no-widen] [--source disk|blob] [--incognito]
 //   [--iperf-seconds 10] [--timeout 1800] [--json out.json]
 //   (`make bench-files` runs it with --shaped.) A transfer may take
 //   --max-seconds per 256 MiB of file, a raw run --max-seconds in all. The
@@ -110,6 +110,9 @@ const OPT = {
   incognito: process.argv.includes('--incognito'),
   // Raw rows again with a recvonly video m-line in each connection.
   video: process.argv.includes('--video'),
+  // The SDK's transfers without their inactive video transceiver (files.js,
+  // #widenReceiveBuffers), for comparison.
+  widen: !process.argv.includes('--no-widen'),
 };
 if (!['disk', 'blob'].includes(OPT.source)) throw new Error('--source is disk or blob');
 
@@ -387,7 +390,7 @@ function sourceFile(size) {
 }
 
 /** One SDK transfer, sender page -> receiver page. */
-async function fileRun(pa, pb, mem, encryption, lanes) {
+async function fileRun(pa, pb, mem, encryption, lanes, sockets = null) {
   const size = Math.round(OPT.fileMiB * MiB);
   const index = await pb.evaluate(() => window.rxFiles.length);
   const stop = await mem.start(() => pb.evaluate((i) => window.rxFiles[i]?.bytes ?? 0, index));
@@ -417,6 +420,8 @@ async function fileRun(pa, pb, mem, encryption, lanes) {
     return start;
   }, { size, encryption, lanes });
   const end = Date.now() + OPT.maxSeconds * 1000 * Math.max(1, OPT.fileMiB / 256) + 10000;
+  let rcvbuf = null;
+  const peek = sockets ? sleep(3000).then(() => { rcvbuf = sockets(); }) : null;
   let r;
   for (;;) {
     r = await pb.evaluate((i) => {
@@ -429,6 +434,7 @@ async function fileRun(pa, pb, mem, encryption, lanes) {
     await sleep(200);
   }
   const memory = await stop();
+  await peek;
   const timedOut = !r?.done && !r?.err;
   if (timedOut || r?.err) {
     await pa.evaluate(() => { try { window.txRec.transfer?.cancel('bench timeout'); } catch { /* gone */ } });
@@ -444,7 +450,7 @@ async function fileRun(pa, pb, mem, encryption, lanes) {
   const secs = (last - t0) / 1000;
   const bytes = r?.done ? size : (r?.bytes ?? 0);
   return {
-    kind: 'file', encryption, lanes, bytes, complete: Boolean(r?.done), seconds: secs, MBps: bytes / MB / secs,
+    kind: 'file', encryption, lanes, widen: OPT.widen, rcvbuf, bytes, complete: Boolean(r?.done), seconds: secs, MBps: bytes / MB / secs,
     error: r?.err ?? (timedOut ? 'stopped at the time cap' : null), memory,
   };
 }
@@ -490,6 +496,7 @@ async function setUpPair(sides, origin) {
     if (Date.now() > end) throw new Error('the callee page got no connection within 10 s');
     await sleep(50);
   }
+  if (!OPT.widen) await pa.evaluate(() => { window.__webrtc2TestHooks = { keepReceiveBuffers: true }; });
   const hasSendFile = await pa.evaluate(() => typeof window.conn.sendFile === 'function');
   if (hasSendFile) await pb.evaluate(installReceiver);
   return { pa, pb, hasSendFile };
@@ -553,12 +560,13 @@ async function measure(where, sides, origin, link = null) {
         }
         let r;
         try {
-          r = await losses(() => fileRun(pa, pb, mem, encryption, lanes));
+          r = await losses(() => fileRun(pa, pb, mem, encryption, lanes, sockets));
         } catch (e) {
           r = { kind: 'file', encryption, lanes, bytes: 0, complete: false, seconds: 0, MBps: 0, error: e.message, memory: null };
         }
         r.besideMBps = beside?.MBps;
-        log(`${where}: file ${encryption} lanes ${lanes}: ${r.MBps.toFixed(2)} MB/s${r.error ? ` (${r.error})` : ''}; ${costLine(r)}`);
+        log(`${where}: file ${encryption} lanes ${lanes}: ${r.MBps.toFixed(2)} MB/s${r.error ? ` (${r.error})` : ''}; ${costLine(r)}`
+          + `${r.rcvbuf ? `; receiver UDP rcvbuf ${r.rcvbuf.slice(0, 4).join(', ')}` : ''}${r.losses ? ` losses ${JSON.stringify(r.losses)}` : ''}`);
         rows.push({ where, ...r });
       }
     }
@@ -643,7 +651,7 @@ function table(result) {
     for (const r of rows) {
       const name = r.kind === 'raw'
         ? `${r.beside ? '(beside the next) ' : ''}raw: ${r.pcs} connection${r.pcs > 1 ? 's' : ''} x ${r.perPc} channel${r.perPc > 1 ? 's' : ''}, ${r.msgKiB} KiB messages${r.video ? ', each with a video m-line' : ''}`
-        : `**sendFile ${r.encryption}, lanes ${r.lanes}**${r.error ? ` (${r.error})` : ''}`;
+        : `**sendFile ${r.encryption}, lanes ${r.lanes}**${r.widen ? '' : ' (no video m-line)'}${r.error ? ` (${r.error})` : ''}`;
       let ratio = f2(r.MBps / best);
       if (r.kind === 'file' && r.besideMBps) ratio += ` (**÷ raw beside it: ${f2(r.MBps / r.besideMBps)}**)`;
       lines.push(`| ${name} | ${f1(r.bytes / MB)} | ${f2(r.MBps)} | ${ratio}${shaped ? ` | ${f2(r.MBps / goodput)}` : ''} | ${mem(r.memory)} |` +

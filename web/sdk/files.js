@@ -88,6 +88,8 @@ export class FileRegistry {
  */
 export class FileHub {
   /** @type {RTCPeerConnection} */ #pc;
+  /** Whether #widenReceiveBuffers ran. */
+  #widened = false;
   /** @type {RTCDataChannel | null} our control channel, or the peer's we answer on */
   #control = null;
   /** @type {string[]} control messages waiting for the channel to open */
@@ -123,6 +125,7 @@ export class FileHub {
    */
   sendFile(o) {
     checkSendOptions(o);
+    this.#widenReceiveBuffers();
     const t = new OutgoingTransfer(this._registry, this.peerId, o, this._report);
     if (o.resumable ?? true) this._registry._addOutgoing(t);
     t._offer(this).catch((e) => t._fail(fileError(FileErrorCode.INTERNAL, `offering ${t.name}: ${e?.message ?? e}`)));
@@ -245,6 +248,30 @@ export class FileHub {
   }
 
   // ------------------------------------------------------------ internal --
+
+  /**
+   * Chromium gives a connection's UDP socket a small receive buffer unless
+   * the connection has a video m-line (then 1 MiB, doubled by the kernel).
+   * Across a long round trip the small one overflows whenever the
+   * receiver's network thread is late, and each loss halves SCTP's window
+   * (bench/file_transfer.mjs --video: one connection across 40 ms moved
+   * 1.7 times as much with the larger buffer). So a connection that sends
+   * a file and has no video gets an inactive video transceiver: no track,
+   * no media, one renegotiation; a camera added later reuses it.
+   */
+  #widenReceiveBuffers() {
+    if (this.#widened) return;
+    this.#widened = true;
+    // Test-only (bench/file_transfer.mjs --no-widen measures without it).
+    if (/** @type {any} */ (globalThis).__webrtc2TestHooks?.keepReceiveBuffers) return;
+    const pc = this.#pc;
+    if (pc.getTransceivers().some((t) => t.receiver.track?.kind === 'video' && t.currentDirection !== 'stopped')) return;
+    try {
+      pc.addTransceiver('video', { direction: 'inactive' });
+    } catch {
+      // closed, or no video here: the transfer works all the same
+    }
+  }
 
   #openControl() {
     const ch = this.#pc.createDataChannel(CONTROL_LABEL, { ordered: true });
