@@ -52,7 +52,7 @@ bench-connect: deps build
 # File transfer in Chromium: raw data channels, sendFile, receiver memory;
 # loopback and a shaped 100 Mbit/s, 40 ms link (docs/benchmarks.md, "File transfer").
 bench-files: deps build
-	W2_DAEMON=$(BUILD)/webrtc2d node bench/file_transfer.mjs --shaped
+	W2_DAEMON=$(BUILD)/webrtc2d node bench/file_transfer.mjs --shaped --video
 
 # TURN relay, webrtc2d beside coturn (docs/benchmarks.md, "TURN relay").
 bench-turn: deps

@@ -426,7 +426,7 @@ async function fileRun(pa, pb, mem, encryption, lanes, sockets = null) {
   for (;;) {
     r = await pb.evaluate((i) => {
       const x = window.rxFiles[i];
-      return x ? { done: x.done, bytes: x.bytes, err: x.err, start: x.start } : null;
+      return x ? { done: x.done, bytes: x.bytes, err: x.err, start: x.start, stats: { ...x.transfer?.stats } } : null;
     }, index);
     const txErr = await pa.evaluate(() => window.txRec.err);
     if (txErr && !r?.done) { r = { ...(r ?? {}), err: r?.err ?? `sender: ${txErr}` }; break; }
@@ -435,6 +435,7 @@ async function fileRun(pa, pb, mem, encryption, lanes, sockets = null) {
   }
   const memory = await stop();
   await peek;
+  const txStats = await pa.evaluate(() => ({ ...window.txRec.transfer?.stats }));
   const timedOut = !r?.done && !r?.err;
   if (timedOut || r?.err) {
     await pa.evaluate(() => { try { window.txRec.transfer?.cancel('bench timeout'); } catch { /* gone */ } });
@@ -450,7 +451,7 @@ async function fileRun(pa, pb, mem, encryption, lanes, sockets = null) {
   const secs = (last - t0) / 1000;
   const bytes = r?.done ? size : (r?.bytes ?? 0);
   return {
-    kind: 'file', encryption, lanes, widen: OPT.widen, rcvbuf, bytes, complete: Boolean(r?.done), seconds: secs, MBps: bytes / MB / secs,
+    kind: 'file', encryption, lanes, widen: OPT.widen, rcvbuf, stats: { sender: txStats, receiver: r?.stats }, bytes, complete: Boolean(r?.done), seconds: secs, MBps: bytes / MB / secs,
     error: r?.err ?? (timedOut ? 'stopped at the time cap' : null), memory,
   };
 }
@@ -566,7 +567,8 @@ async function measure(where, sides, origin, link = null) {
         }
         r.besideMBps = beside?.MBps;
         log(`${where}: file ${encryption} lanes ${lanes}: ${r.MBps.toFixed(2)} MB/s${r.error ? ` (${r.error})` : ''}; ${costLine(r)}`
-          + `${r.rcvbuf ? `; receiver UDP rcvbuf ${r.rcvbuf.slice(0, 4).join(', ')}` : ''}${r.losses ? ` losses ${JSON.stringify(r.losses)}` : ''}`);
+          + `${r.rcvbuf ? `; receiver UDP rcvbuf ${r.rcvbuf.slice(0, 4).join(', ')}` : ''}${r.losses ? ` losses ${JSON.stringify(r.losses)}` : ''}`
+          + `; backlog pauses ${r.stats?.receiver?.pausesAsked ?? '-'}, most frames waiting ${r.stats?.receiver?.maxFramesQueued ?? '-'}`);
         rows.push({ where, ...r });
       }
     }

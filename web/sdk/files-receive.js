@@ -146,6 +146,7 @@ export class IncomingTransfer extends TransferBase {
     const want = this.#localPause || this.#pressure;
     if (want === this.#toldPause || !this.#session) return;
     this.#toldPause = want;
+    if (want && this.#pressure) this.stats.pausesAsked += 1;
     this.#session.hub._control({ t: want ? 'pause' : 'continue', id: this.id });
   }
 

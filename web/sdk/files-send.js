@@ -153,7 +153,10 @@ export class OutgoingTransfer extends TransferBase {
         return;
       // The receiver's pause (its user's, or its backpressure) stops the
       // frames; `state` follows this side's own pause() only.
-      case 'pause': ses.remotePause = true; return;
+      case 'pause':
+        ses.remotePause = true;
+        this.stats.pausesHeard += 1;
+        return;
       case 'continue':
         ses.remotePause = false;
         this.#poke();

@@ -56,6 +56,8 @@ export const FileErrorCode = Object.freeze({
  * @property {number} resumedChunks chunks the receiver already held at the last accept
  * @property {number} framesQueued receiver: frames arrived and not yet handled
  * @property {number} maxFramesQueued receiver: the most that ever waited
+ * @property {number} pausesAsked receiver: times it asked the sender to pause because frames piled up
+ * @property {number} pausesHeard sender: times the receiver asked it to pause
  */
 
 /** @param {string} code @param {string} message */
@@ -71,7 +73,7 @@ export class TransferBase {
   /** @type {TransferStats} */
   stats = {
     chunksSent: 0, bytesSent: 0, chunksResent: 0, chunksReceived: 0, chunksFailed: 0, sessions: 0, resumedChunks: 0,
-    framesQueued: 0, maxFramesQueued: 0,
+    framesQueued: 0, maxFramesQueued: 0, pausesAsked: 0, pausesHeard: 0,
   };
   #lastEmit = 0;
   /** @type {{t: number, bytes: number}[]} */ #rate = [];
