@@ -24,6 +24,33 @@ let box = null;
 /** @type {{size: number, chunkSize: number, held: ChunkSet, hashPos: number, id: Uint8Array, keyed: boolean} | null} */
 let file = null;
 
+// Memory. Each frame is 64 KiB outside V8's heap (an ArrayBuffer's
+// backing store), spent as soon as it is written. Left alone, V8 frees
+// such memory at a full collection, and starts one only once ~64 MiB of it
+// piled up since the last (or when the young generation fills, which
+// grows as the transfer goes on): the page's memory would climb and fall
+// by 60-110 MiB (bench/file_transfer.mjs). collectSoon() asks for a
+// collection without costing memory: an untouched 64 MiB ArrayBuffer has
+// no resident pages but counts as external memory, which puts V8 over its
+// limit at once. It runs when the file opens and after every COLLECT_EVERY
+// bytes of frames, so at most that much waits to be freed; a collection of
+// this worker's small heap takes a few milliseconds. Measured in Chromium
+// 156 (docs/benchmarks.md, "the receiver's memory").
+const COLLECT_EVERY = 16 << 20;
+let sinceCollect = 0;
+
+function collectSoon() {
+  sinceCollect = 0;
+  try {
+    // Kept in a variable for a moment, so that it is really allocated.
+    let nudge = /** @type {ArrayBuffer | null} */ (new ArrayBuffer(64 << 20));
+    if (nudge.byteLength === 0) throw new Error('unreachable');
+    nudge = null;
+  } catch {
+    // no address space for it (a 32-bit device): only the memory peak differs
+  }
+}
+
 /** Hashes the chunks held from where the hash stands, reading them back from the file. */
 function catchUp() {
   const f = /** @type {NonNullable<typeof file>} */ (file);
@@ -53,6 +80,7 @@ const OPS = {
     held.addRanges(m.held);
     file = { size: m.size, chunkSize: m.chunkSize, held, hashPos: 0, id: new Uint8Array(16), keyed: false };
     catchUp();
+    collectSoon();
   },
   key(m) {
     const f = /** @type {NonNullable<typeof file>} */ (file);
@@ -84,6 +112,8 @@ const OPS = {
       catchUp();
     }
     self.postMessage({ op: 'verdict', index: m.index, ok: true });
+    sinceCollect += m.frame.byteLength;
+    if (sinceCollect >= COLLECT_EVERY) collectSoon(); // see "Memory" above
   },
   digest() {
     const f = /** @type {NonNullable<typeof file>} */ (file);
