@@ -63,6 +63,22 @@ describe('file transfer between two Chromium pages', { timeout: 240000 }, () => 
     return page.evaluate((k) => ({ ...window.tx[k], stats: { ...window.tr[k].stats }, state: window.tr[k].state }), key);
   }
 
+  /**
+   * What `read()` gives once it stopped changing (the same twice, 1 s apart,
+   * within 20 s), after one more second for anything still on its way.
+   */
+  async function steady(read) {
+    let v = await read();
+    for (const deadline = Date.now() + 20000; Date.now() < deadline;) {
+      await sleep(1000);
+      const now = await read();
+      if (now === v) break;
+      v = now;
+    }
+    await sleep(1000);
+    return v;
+  }
+
   /** Whether the receiver's OPFS still has a folder for transfer `id`. */
   function storedPart(page, id) {
     return page.evaluate(async (i) => {
@@ -177,16 +193,8 @@ describe('file transfer between two Chromium pages', { timeout: 240000 }, () => 
     assert.equal(await pa.evaluate(() => window.tr['p.bin'].state), 'paused');
     const sentAtPause = await pa.evaluate(() => window.tr['p.bin'].stats.chunksSent);
     // What was in flight (up to the lane's 4 MiB high water) lands, then nothing more.
-    let a = -1;
-    for (const deadline = Date.now() + 20000; Date.now() < deadline;) {
-      const now = await pb.evaluate(() => window.tx['p.bin'].last.bytes);
-      if (now === a) break;
-      a = now;
-      await sleep(1000);
-    }
-    await sleep(1000);
-    const b = await pb.evaluate(() => window.tx['p.bin'].last.bytes);
-    assert.equal(b, a, 'nothing arrives while paused');
+    const a = await steady(() => pb.evaluate(() => window.tx['p.bin'].last.bytes));
+    assert.equal(await pb.evaluate(() => window.tx['p.bin'].last.bytes), a, 'nothing arrives while paused');
     assert.ok(a < size, `paused before the end (${a})`);
     assert.equal(await pa.evaluate(() => window.tr['p.bin'].stats.chunksSent), sentAtPause, 'the sender sent nothing while paused');
     await pa.evaluate(() => window.tr['p.bin'].resume());
@@ -203,14 +211,7 @@ describe('file transfer between two Chromium pages', { timeout: 240000 }, () => 
     await pb.evaluate(() => window.tr['rp.bin'].pause());
     assert.equal(await pb.evaluate(() => window.tr['rp.bin'].state), 'paused');
     // What was in flight lands; then the sender is held.
-    let sent = -1;
-    for (const deadline = Date.now() + 20000; Date.now() < deadline;) {
-      const now = await pa.evaluate(() => window.tr['rp.bin'].stats.chunksSent);
-      if (now === sent) break;
-      sent = now;
-      await sleep(1000);
-    }
-    await sleep(1000);
+    const sent = await steady(() => pa.evaluate(() => window.tr['rp.bin'].stats.chunksSent));
     assert.equal(await pa.evaluate(() => window.tr['rp.bin'].stats.chunksSent), sent, 'the sender sends nothing while the receiver is paused');
     const held = await pb.evaluate(() => window.tx['rp.bin'].last.bytes);
     assert.ok(held < size, `paused before the end (${held})`);
