@@ -5,7 +5,7 @@
 // pay for it) does the primitives; every function here is pure and takes the
 // loaded library, so Node tests call them exactly as the page does.
 
-import { FRAME_HEADER, TAG_BYTES, chunkAd, chunkNonce } from './files-frame.js';
+import { FRAME_HEADER, TAG_BYTES, chunkAd, chunkNonce, toHex, writeFrameHeader } from './files-frame.js';
 
 /** @typedef {any} Sodium the ready libsodium-wrappers object */
 
@@ -178,19 +178,14 @@ export class ChunkBox {
    */
   fill(id, index, plain) {
     const f = this.frame(plain.length);
-    f[0] = 1;
-    f[1] = 1;
-    f.set(id, 2);
-    const dv = new DataView(f.buffer, f.byteOffset, FRAME_HEADER);
-    dv.setUint32(18, Math.floor(index / 2 ** 32));
-    dv.setUint32(22, index >>> 0);
+    writeFrameHeader(f, id, index);
     f.set(plain, FRAME_HEADER);
   }
 
   /** @param {Uint8Array} id @param {number} index @param {boolean} last */
   #nonceAndAd(id, index, last) {
-    this.#view(NONCE_AT, 12).set(chunkNonce(index));
-    this.#view(AD_AT, 25).set(chunkAd(id, index, last));
+    chunkNonce(index, this.#view(NONCE_AT, 12));
+    chunkAd(id, index, last, this.#view(AD_AT, 25));
   }
 
   /**
@@ -245,8 +240,7 @@ export class ChunkBox {
     const b = this.#base;
     // The digest goes where the nonce and AD were (48 bytes from NONCE_AT).
     this.#r._crypto_hash_sha256_final(b + SHA_AT, b + NONCE_AT);
-    let hex = '';
-    for (const x of this.#view(NONCE_AT, 32)) hex += x.toString(16).padStart(2, '0');
+    const hex = toHex(this.#view(NONCE_AT, 32));
     this.hashReset();
     return hex;
   }

@@ -120,25 +120,45 @@ export function encodeManifest(m) {
   return out;
 }
 
+/** A DataView over exactly the bytes of `b` (which may be a view into a larger buffer). @param {Uint8Array} b */
+const viewOf = (b) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
 /**
  * Additional data of chunk `i`: id || u64 i || u8 last.
  * @param {Uint8Array} id
  * @param {number} index
  * @param {boolean} last
+ * @param {Uint8Array} [out] 25 bytes to write it into (else a new array)
  */
-export function chunkAd(id, index, last) {
-  const ad = new Uint8Array(25);
-  ad.set(id, 0);
-  putU64(new DataView(ad.buffer), 16, index);
-  ad[24] = last ? 1 : 0;
-  return ad;
+export function chunkAd(id, index, last, out = new Uint8Array(25)) {
+  out.set(id, 0);
+  putU64(viewOf(out), 16, index);
+  out[24] = last ? 1 : 0;
+  return out;
 }
 
-/** Nonce of chunk `i`: 00000000 || u64 i. */
-export function chunkNonce(index) {
-  const n = new Uint8Array(12);
-  putU64(new DataView(n.buffer), 4, index);
-  return n;
+/**
+ * Nonce of chunk `i`: 00000000 || u64 i.
+ * @param {number} index
+ * @param {Uint8Array} [out] 12 bytes to write it into (else a new array)
+ */
+export function chunkNonce(index, out = new Uint8Array(12)) {
+  out.fill(0, 0, 4);
+  putU64(viewOf(out), 4, index);
+  return out;
+}
+
+/**
+ * Writes a data-lane frame's header (FRAME_HEADER bytes) at the start of `f`.
+ * @param {Uint8Array} f
+ * @param {Uint8Array} id
+ * @param {number} index
+ */
+export function writeFrameHeader(f, id, index) {
+  f[0] = 1;
+  f[1] = 1;
+  f.set(id, 2);
+  putU64(viewOf(f), 18, index);
 }
 
 /**
@@ -150,10 +170,7 @@ export function chunkNonce(index) {
  */
 export function encodeFrame(id, index, payload) {
   const f = new Uint8Array(FRAME_HEADER + payload.length);
-  f[0] = 1;
-  f[1] = 1;
-  f.set(id, 2);
-  putU64(new DataView(f.buffer), 18, index);
+  writeFrameHeader(f, id, index);
   f.set(payload, FRAME_HEADER);
   return f;
 }
